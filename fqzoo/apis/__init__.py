@@ -1,0 +1,3 @@
+from .inference import init_tokenizer
+
+__all__ = ['init_tokenizer']

@@ -1,0 +1,41 @@
+"""Build a tokenizer from a config (and checkpoint) for inference."""
+from pathlib import Path
+from typing import Optional, Union
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from fqzoo.registry import MODELS
+from fqzoo.utils.checkpoint import load_model_weights
+
+
+def init_tokenizer(config: Union[str, Path, Config, dict],
+                   checkpoint: Optional[Union[str, Path]] = None,
+                   device: Union[str, torch.device] = 'cpu'):
+    """The user-facing tokenizer: ``encode``, ``decode``, ``reconstruct``.
+
+    Args:
+        config (str | Path | Config | dict): a config file or object with a
+            ``model`` entry.
+        checkpoint (str | Path, optional): fqzoo checkpoint to load (safely:
+            tensors and plain values only). Defaults to None (random init).
+        device (str | torch.device): Defaults to 'cpu'.
+
+    Returns:
+        ImageTokenizer: in eval mode on ``device``. Images are float in
+        [-1, 1], NCHW; ``encode`` returns ``LongTensor[B, G, h, w]``.
+
+    Example:
+        >>> tok = init_tokenizer('configs/quickstart/fq2_effnet_tiny_photos.py')
+        >>> idx = tok.encode(torch.zeros(1, 3, 32, 32))
+    """
+    if isinstance(config, (str, Path)):
+        config = Config.fromfile(str(config))
+    elif isinstance(config, dict) and not isinstance(config, Config):
+        config = Config(config)
+    init_default_scope(config.get('default_scope', 'fqzoo'))
+    model = MODELS.build(config.model)
+    if checkpoint is not None:
+        load_model_weights(model, checkpoint)
+    return model.to(device).eval()

@@ -1,0 +1,3 @@
+from .vqgan import VQGANDecoder
+
+__all__ = ['VQGANDecoder']

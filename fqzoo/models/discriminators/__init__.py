@@ -1,0 +1,3 @@
+from .patchgan import PatchGANDiscriminator
+
+__all__ = ['PatchGANDiscriminator']

@@ -1,0 +1,3 @@
+from .vqgan import VQGANEncoder
+
+__all__ = ['VQGANEncoder']

@@ -1,0 +1,3 @@
+from .image_tokenizer import ImageTokenizer
+
+__all__ = ['ImageTokenizer']
