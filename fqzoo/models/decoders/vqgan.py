@@ -4,8 +4,13 @@ from typing import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fqzoo.models.encoders.vqgan import (AttnBlock, ResnetBlock, Upsample,
-                                         group_norm, mid_block)
+from fqzoo.models.encoders.vqgan import (
+    AttnBlock,
+    ResnetBlock,
+    Upsample,
+    group_norm,
+    mid_block,
+)
 from fqzoo.registry import MODELS
 
 

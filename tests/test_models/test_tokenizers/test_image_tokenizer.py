@@ -1,0 +1,123 @@
+import pytest
+import torch
+from mmengine.logging import MessageHub
+
+from fqzoo.engine import TokenizerOptimWrapperConstructor
+from fqzoo.models.quantizers import QuantizerOutput
+from fqzoo.registry import MODELS, QUANTIZERS
+
+
+def tiny_cfg(**kwargs):
+    cfg = dict(
+        type='ImageTokenizer',
+        encoder=dict(type='VQGANEncoder', ch=8, ch_mult=(1, 2),
+                     num_res_blocks=1, z_channels=8),
+        decoder=dict(type='VQGANDecoder', ch=8, ch_mult=(1, 2),
+                     num_res_blocks=1, z_channels=8),
+        quantizer=dict(type='VectorQuantizer', codebook_size=32, embed_dim=4),
+        discriminator=dict(type='PatchGANDiscriminator', ndf=8, num_layers=2),
+        disc_start=2)
+    cfg.update(kwargs)
+    return cfg
+
+
+def optim_wrappers(model):
+    opt = dict(optimizer=dict(type='Adam', lr=1e-3))
+    return TokenizerOptimWrapperConstructor(
+        dict(autoencoder=opt, discriminator=opt))(model)
+
+
+def images(n=4, size=16):
+    gen = torch.Generator().manual_seed(0)
+    return torch.rand(n, 3, size, size, generator=gen) * 2 - 1
+
+
+def test_encode_decode_reconstruct_shapes():
+    model = MODELS.build(tiny_cfg()).eval()
+    x = images()
+    idx = model.encode(x)
+    assert idx.shape == (4, 1, 8, 8) and idx.dtype == torch.long
+    assert idx.min() >= 0 and idx.max() < 32
+    assert model.decode(idx).shape == x.shape
+    assert torch.allclose(model.reconstruct(x), model.decode(idx), atol=1e-5)
+    assert torch.allclose(model(x), model.reconstruct(x), atol=1e-5)
+
+
+def test_loss_mode_backpropagates_to_encoder():
+    model = MODELS.build(tiny_cfg())
+    losses = model(images(), mode='loss')
+    assert {'loss_rec', 'loss_codebook', 'loss_commit'} <= set(losses)
+    sum(losses.values()).backward()
+    assert model.encoder.conv_in.weight.grad.abs().sum() > 0
+    assert model.quantizer.embedding.weight.grad.abs().sum() > 0
+
+
+def test_invalid_mode():
+    with pytest.raises(RuntimeError, match='Invalid mode "foo"'):
+        MODELS.build(tiny_cfg())(images(), mode='foo')
+
+
+def test_predict_outputs_per_sample_dicts():
+    out = MODELS.build(tiny_cfg()).val_step(dict(inputs=images(2)))
+    assert len(out) == 2
+    assert out[0]['recon'].shape == (3, 16, 16)
+    assert out[0]['indices'].shape == (1, 8, 8)
+    assert out[0]['codebook_size'] == 32
+    assert out[0]['recon'].abs().max() <= 1
+
+
+@pytest.mark.parametrize('adaptive', [False, True])
+def test_gan_train_step_respects_disc_start(adaptive):
+    model = MODELS.build(tiny_cfg(adaptive_disc_weight=adaptive))
+    wrappers = optim_wrappers(model)
+    hub = MessageHub.get_current_instance()
+    data = dict(inputs=images())
+    for it in range(4):
+        hub.update_info('iter', it)
+        disc_before = [p.detach().clone() for p in model.discriminator.parameters()]
+        enc_before = model.encoder.conv_in.weight.detach().clone()
+        log = model.train_step(data, wrappers)
+        disc_changed = any(not torch.equal(a, b) for a, b in
+                           zip(disc_before, model.discriminator.parameters()))
+        assert not torch.equal(enc_before, model.encoder.conv_in.weight)
+        assert disc_changed == (it >= 2)
+        assert ('loss_adv' in log) == (it >= 2)
+        assert ('loss_disc' in log) == (it >= 2)
+        assert all(torch.isfinite(torch.as_tensor(v)) for v in log.values())
+
+
+def test_autoencoder_step_leaves_no_grad_on_discriminator():
+    model = MODELS.build(tiny_cfg(disc_start=0))
+    wrappers = optim_wrappers(model)
+    MessageHub.get_current_instance().update_info('iter', 5)
+    model.train_step(dict(inputs=images()), wrappers)
+    # the discriminator step zeroes its grads after stepping; the
+    # autoencoder step must not have left gradients on it either
+    assert all(p.grad is None or p.grad.abs().sum() == 0
+               for p in model.discriminator.parameters())
+    assert all(p.requires_grad for p in model.discriminator.parameters())
+
+
+def test_optimizers_cover_disjoint_parameters():
+    model = MODELS.build(tiny_cfg())
+    wrappers = optim_wrappers(model)
+    ae = {id(p) for g in wrappers['autoencoder'].param_groups for p in g['params']}
+    disc = {id(p) for g in wrappers['discriminator'].param_groups for p in g['params']}
+    assert disc == {id(p) for p in model.discriminator.parameters()}
+    assert not ae & disc
+    assert ae | disc == {id(p) for p in model.parameters()}
+
+
+@QUANTIZERS.register_module(force=True)
+class _BrokenQuantizer(torch.nn.Module):
+    num_codebooks, codebook_size, embed_dim, in_channels, num_branches = 1, 4, 4, 4, 1
+
+    def forward(self, z):
+        return QuantizerOutput(z, torch.zeros(z.shape[0], z.shape[2], z.shape[3],
+                                              dtype=torch.long))
+
+
+def test_contract_violation_is_named_at_first_forward():
+    model = MODELS.build(tiny_cfg(quantizer=dict(type='_BrokenQuantizer')))
+    with pytest.raises(TypeError, match=r'indices must be a LongTensor \[B, G, H, W\]'):
+        model(images())
