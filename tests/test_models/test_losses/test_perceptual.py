@@ -1,0 +1,89 @@
+from urllib.error import URLError
+
+import pytest
+import torch
+from torchvision.models import vgg16
+
+from fqzoo.models.losses import EfficientNetPerceptualLoss, LPIPSLoss
+from fqzoo.registry import MODELS
+
+
+def _images(batch=2, size=32, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
+
+
+def _noisy(images, std, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    noise = torch.randn(images.shape, generator=gen)
+    return (images + std * noise).clamp(-1, 1)
+
+
+@pytest.fixture(scope='module')
+def effnet_loss():
+    return MODELS.build(dict(type='EfficientNetPerceptualLoss'))
+
+
+def test_effnet_identical_is_zero_and_noise_increases(effnet_loss):
+    images = _images()
+    assert effnet_loss(images, images).item() == pytest.approx(0, abs=1e-6)
+    small = effnet_loss(_noisy(images, 0.05), images)
+    large = effnet_loss(_noisy(images, 0.3), images)
+    assert 0 < small < large
+
+
+def test_effnet_gradient_reaches_input_only(effnet_loss):
+    pred = _noisy(_images(), 0.1).requires_grad_()
+    effnet_loss(pred, _images()).backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in effnet_loss.parameters())
+
+
+def test_effnet_stays_in_eval_mode(effnet_loss):
+    effnet_loss.train()
+    assert not any(m.training for m in effnet_loss.modules())
+
+
+def test_effnet_reduction_none():
+    loss = EfficientNetPerceptualLoss(pretrained=False, reduction='none',
+                                      indices=2)
+    assert loss(_images(3), _images(3, seed=5)).shape == (3,)
+
+
+def _save_vgg_features(path):
+    features = vgg16().features.state_dict()
+    torch.save({f'features.{k}': v for k, v in features.items()}, path)
+    return features
+
+
+def test_lpips_loads_local_vgg_without_download(tmp_path, monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError('tried to download')
+
+    monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', no_download)
+    features = _save_vgg_features(tmp_path / 'vgg16.pth')
+    loss = LPIPSLoss(vgg_checkpoint=str(tmp_path / 'vgg16.pth'),
+                     reduction='none')
+    torch.testing.assert_close(loss.lpips.net.slice5.get_submodule('28').weight,
+                               features['28.weight'])
+    images = _images()
+    dist = loss(_noisy(images, 0.2), images)
+    assert dist.shape == (2,) and (dist > 0).all()
+    assert loss(images, images).abs().max() < 1e-6
+
+
+def test_lpips_without_weights_offline_fails_clearly(monkeypatch):
+    def offline(*args, **kwargs):
+        raise URLError('offline')
+
+    monkeypatch.setattr(torch.hub, 'load_state_dict_from_url', offline)
+    with pytest.raises(FileNotFoundError, match='vgg16-397923af.pth'):
+        LPIPSLoss()
+
+
+def test_lpips_random_trunk_gradient():
+    loss = LPIPSLoss(pretrained=False)
+    pred = _images().requires_grad_()
+    loss(pred, _images(seed=3)).backward()
+    assert pred.grad.abs().sum() > 0
+    assert loss.metric_name == 'lpips'
