@@ -51,7 +51,9 @@ class ImageTokenizer(BaseModel):
         quantizer (dict): quantizer config from the QUANTIZERS registry.
         heads (dict | list[dict], optional): branch head config, one for
             all branches or one per branch; a head maps the trunk features
-            to the same number of channels. None means identity.
+            ``[B, encoder.z_channels, h, w]`` to ``[B, head.out_channels, h,
+            w]`` (the same channels when it has no ``out_channels``). None
+            means identity.
         discriminator (dict, optional): GAN discriminator; None disables the
             adversarial loss.
         perceptual_loss (dict, optional): perceptual loss module config.
@@ -105,8 +107,8 @@ class ImageTokenizer(BaseModel):
         self.heads = nn.ModuleList(
             build(h) if h is not None else nn.Identity() for h in heads)
         self.quant_convs = nn.ModuleList(
-            nn.Conv2d(self.encoder.z_channels, code_channels, 1)
-            for _ in range(num_branches))
+            nn.Conv2d(getattr(head, 'out_channels', self.encoder.z_channels),
+                      code_channels, 1) for head in self.heads)
         self.post_quant_conv = nn.Conv2d(self.quantizer.in_channels,
                                          self.decoder.z_channels, 1)
         self.discriminator = build(discriminator)

@@ -1,0 +1,151 @@
+"""The released-FQGAN converter on synthetic checkpoints with the released
+key layout (generated from the documented key map over tiny models)."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+
+from fqzoo.apis import init_tokenizer
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location(
+    'official_fqgan', REPO / 'tools' / 'convert' / 'official_fqgan.py')
+official = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(official)
+
+TINY = """
+model = dict(
+    type='ImageTokenizer',
+    encoder=dict(type='VQGANTrunk', ch=8, ch_mult=(1, 2), num_res_blocks=1),
+    heads=dict(type='TransformerBranchHead', in_channels=16, out_channels=8,
+               num_layers=2, num_heads=2, grid_size=4),
+    quantizer=dict(type='FactorizedQuantizer', num_codebooks={k},
+                   quantizer=dict(type='VectorQuantizer', codebook_size=32,
+                                  embed_dim=4, l2_norm=True)),
+    decoder=dict(type='VQGANDecoder', ch=8, ch_mult=(1, 2), num_res_blocks=1,
+                 z_channels=8),
+    regularizers=[dict(type='DisentanglementRegularizer')] + [
+        dict(type='SemanticRegularizer', branch=b,
+             teacher=dict(type='EfficientNetTeacher', pretrained=False),
+             head=dict(type='FeaturePredictionHead', in_channels=4, width=16,
+                       num_layers=1, num_heads=2, grid_size=4))
+        for b in range(1, {k})],
+    discriminator=dict(type='PatchGANDiscriminator', ndf=8, num_layers=2),
+)
+"""
+
+
+def synthetic_release(model, variant):
+    """Random tensors under the released keys of ``model``'s parameters,
+    plus the released usage buffers."""
+    semantic = [i for i, r in enumerate(model.regularizers)
+                if hasattr(r, 'head')]
+    pairs = official.prefix_map(variant, semantic)
+    gen = torch.Generator().manual_seed(0)
+    state, expected = {}, {}
+    for name, param in model.named_parameters():
+        value = torch.randn(param.shape, generator=gen)
+        state[official.released_key(name, pairs)] = value
+        expected[name] = value
+    for branch, _ in official.BRANCHES[variant]:
+        state[f'quantize_{branch}.codebook_used'] = torch.zeros(65536)
+    return state, expected
+
+
+@pytest.mark.parametrize('variant,k', [('dual', 2), ('triple', 3)])
+def test_convert_load_and_run(tmp_path, variant, k):
+    config = tmp_path / f'tiny_{variant}.py'
+    config.write_text(TINY.replace('{k}', str(k)))
+    model = official.build_inference_model(config)
+    state, expected = synthetic_release(model, variant)
+    keys = set(state)
+    # The released layout, spot-checked against showlab/FQGAN's names.
+    head = 'semantic_head' if variant == 'dual' else 'semantic_head_high'
+    assert {f'encoder.{head}.0.transformer.1.attn.in_proj_weight',
+            f'encoder.{head}.0.transformer.0.mlp.c_fc.weight',
+            'encoder.visual_head.0.positional_embedding',
+            'encoder.norm_out_vis.weight', 'encoder.conv_out_vis.bias',
+            'quant_conv_vis.weight', 'quantize_vis.embedding.weight',
+            'encoder.mid.1.q.weight', 'post_quant_conv.weight',
+            'decoder.conv_out.weight'} <= keys
+    pred = 'feat_pred_head' if variant == 'dual' else 'high_sem_feat_pred'
+    assert {f'{pred}.upscale.0.weight', f'{pred}.upscale.2.bias',
+            f'{pred}.class_embedding', f'{pred}.ln_post.weight',
+            f'{pred}.transformer.0.ln_1.weight'} <= keys
+    src, dst = tmp_path / 'release.pt', tmp_path / 'fqzoo.pth'
+    torch.save({'model': state}, src)
+    official.main([str(src), str(dst), '--variant', variant,
+                   '--config', str(config)])
+
+    out = torch.load(dst, weights_only=True)
+    assert out['meta']['variant'] == variant
+    assert len(out['meta']['dropped']) == k
+    cfg = Config.fromfile(str(config))
+    cfg.model.discriminator = None
+    tok = init_tokenizer(cfg, dst)
+    loaded = dict(tok.named_parameters())
+    assert set(loaded) == set(expected)
+    for name, value in expected.items():
+        assert torch.equal(loaded[name], value), name
+    x = torch.rand(2, 3, 8, 8) * 2 - 1
+    idx = tok.encode(x)
+    assert idx.shape == (2, k, 4, 4)
+    assert tok.decode(idx).shape == x.shape
+
+
+def released_adapter(state, prefix, x, num_heads):
+    """The released FactorizedAdapter + norm_out/SiLU/conv_out written from
+    its description with the released key names (functional)."""
+    b, c, h, w = x.shape
+    t = x.flatten(2).transpose(1, 2) + state[prefix + 'positional_embedding']
+    t = F.layer_norm(t, (c,), state[prefix + 'ln_pre.weight'],
+                     state[prefix + 'ln_pre.bias']).transpose(0, 1)
+    layer = 0
+    while f'{prefix}transformer.{layer}.ln_1.weight' in state:
+        p = f'{prefix}transformer.{layer}.'
+        y = F.layer_norm(t, (c,), state[p + 'ln_1.weight'],
+                         state[p + 'ln_1.bias'])
+        t = t + F.multi_head_attention_forward(
+            y, y, y, c, num_heads, state[p + 'attn.in_proj_weight'],
+            state[p + 'attn.in_proj_bias'], None, None, False, 0.0,
+            state[p + 'attn.out_proj.weight'],
+            state[p + 'attn.out_proj.bias'], need_weights=False)[0]
+        y = F.layer_norm(t, (c,), state[p + 'ln_2.weight'],
+                         state[p + 'ln_2.bias'])
+        y = F.gelu(F.linear(y, state[p + 'mlp.c_fc.weight'],
+                            state[p + 'mlp.c_fc.bias']))
+        t = t + F.linear(y, state[p + 'mlp.c_proj.weight'],
+                         state[p + 'mlp.c_proj.bias'])
+        layer += 1
+    t = F.layer_norm(t.transpose(0, 1), (c,), state[prefix + 'ln_post.weight'],
+                     state[prefix + 'ln_post.bias'])
+    return t.transpose(1, 2).reshape(b, c, h, w)
+
+
+def test_converted_adapter_computes_the_released_function(tmp_path):
+    config = tmp_path / 'tiny_dual.py'
+    config.write_text(TINY.replace('{k}', '2'))
+    model = official.build_inference_model(config)
+    state, _ = synthetic_release(model, 'dual')
+    src, dst = tmp_path / 'release.pt', tmp_path / 'fqzoo.pth'
+    torch.save({'model': state}, src)
+    official.main([str(src), str(dst), '--variant', 'dual', '--config',
+                   str(config)])
+    cfg = Config.fromfile(str(config))
+    cfg.model.discriminator = None
+    tok = init_tokenizer(cfg, dst)
+    x = torch.randn(2, 16, 4, 4)
+    ref = released_adapter(state, 'encoder.semantic_head.0.', x, 2)
+    ref = F.conv2d(F.silu(F.group_norm(ref, 16,
+                                       state['encoder.norm_out_sem.weight'],
+                                       state['encoder.norm_out_sem.bias'],
+                                       eps=1e-6)),
+                   state['encoder.conv_out_sem.weight'],
+                   state['encoder.conv_out_sem.bias'], padding=1)
+    with torch.no_grad():
+        out = tok.heads[1](x)
+    # Random N(0, 1) weights give outputs of tens: compare relatively.
+    assert (out - ref).abs().max() < 1e-4 * ref.abs().max()
