@@ -1,4 +1,7 @@
 default_scope = 'fqzoo'
+# fqzoo's Runner: checkpoints hold only tensors and plain values and load with
+# torch.load(weights_only=True).
+runner_type = 'TokenizerRunner'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
@@ -12,8 +15,16 @@ default_hooks = dict(
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # tools/train.py and tools/test.py switch to 'gloo' on CPU-only machines.
     dist_cfg=dict(backend='nccl'),
 )
+# GAN tokenizers override train_step; plain MMDistributedDataParallel never
+# calls it. MMSeparateDistributedDataParallel wraps each trainable submodule
+# in its own DDP instead; fqzoo's subclass also wraps the elements of
+# ModuleList children (quant_convs, regularizers), which MMEngine's would
+# turn into DDP objects that cannot be iterated.
+model_wrapper_cfg = dict(type='TokenizerDistributedDataParallel',
+                         broadcast_buffers=False, find_unused_parameters=False)
 
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')

@@ -3,13 +3,21 @@
 Every loader in fqzoo goes through :func:`safe_load`, which calls
 ``torch.load(weights_only=True)``; a file that needs arbitrary unpickling
 (code, custom classes) is refused with :class:`UnsafeCheckpointError`
-before any of its contents runs.
+before any of its contents runs. MMEngine's local-file loader is routed
+through it by :mod:`fqzoo.engine.compat`.
+
+For the same reason fqzoo's checkpoints hold only tensors and plain values:
+:func:`plain_message_hub_state` converts MMEngine's message hub state (numpy
+arrays, ``HistoryBuffer`` objects) when saving and
+:func:`restore_message_hub_state` rebuilds it when loading.
 """
 import pickle
 from pathlib import Path
 from typing import Any, Union
 
+import numpy as np
 import torch
+from mmengine.logging import HistoryBuffer
 from torch import nn
 
 
@@ -54,3 +62,54 @@ def load_model_weights(model: nn.Module, path: Union[str, Path],
     if strict and (missing or unexpected):
         raise KeyError(f'{path} does not match the model: missing keys '
                        f'{missing[:10]}, unexpected keys {unexpected[:10]}')
+
+
+def to_plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays turned into Python values.
+
+    Containers (dict, list, tuple) are converted recursively; tensors and
+    plain Python values are kept. Anything else is returned as is, so a
+    checkpoint that still holds it is refused when loaded.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return type(value)((k, to_plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_plain(v) for v in value)
+    return value
+
+
+def plain_message_hub_state(state: dict) -> dict:
+    """MMEngine ``MessageHub.state_dict()`` as tensors and plain values.
+
+    Each ``HistoryBuffer`` of ``log_scalars`` (numpy arrays and a dict of
+    bound methods) becomes ``dict(log_history=[...], count_history=[...],
+    max_length=n)``; numpy values in ``runtime_info`` become Python numbers.
+    :func:`restore_message_hub_state` inverts it.
+    """
+    scalars = {
+        key: dict(log_history=buf.data[0].tolist(),
+                  count_history=buf.data[1].tolist(),
+                  max_length=buf.max_length)
+        for key, buf in state['log_scalars'].items()
+    }
+    return dict(log_scalars=scalars,
+                runtime_info=to_plain(dict(state['runtime_info'])),
+                resumed_keys=dict(state['resumed_keys']))
+
+
+def restore_message_hub_state(state: dict) -> dict:
+    """The ``MessageHub.load_state_dict`` input for a state written by
+    :func:`plain_message_hub_state` (``HistoryBuffer`` objects rebuilt)."""
+    scalars = {}
+    for key, buf in state['log_scalars'].items():
+        if isinstance(buf, HistoryBuffer):
+            scalars[key] = buf
+        else:
+            scalars[key] = HistoryBuffer(np.asarray(buf['log_history']),
+                                         np.asarray(buf['count_history']),
+                                         buf['max_length'])
+    return dict(state, log_scalars=scalars)

@@ -10,6 +10,8 @@ the class token after the final LayerNorm: a prediction of the teacher's
 global feature. Released models: 3 blocks, 8 heads, width = teacher width
 (1024 for CLIP ViT-L/14, 768 for ViT-B/16, 384 for DINOv2-S).
 """
+from typing import Optional
+
 import torch
 from einops import rearrange
 from torch import Tensor, nn
@@ -21,7 +23,7 @@ from fqzoo.registry import MODELS
 @MODELS.register_module()
 class FeaturePredictionHead(nn.Module):
     """Quantized map ``[B, in_channels, h, w]`` to a global feature
-    ``[B, width]``.
+    ``[B, width]`` (or ``[B, out_channels]``).
 
     Args:
         in_channels (int): channels of the branch's quantized map (the code
@@ -35,6 +37,10 @@ class FeaturePredictionHead(nn.Module):
             trained for. Defaults to 16.
         pos_interpolation (str): 'bicubic' or 'bilinear'. Defaults to
             'bicubic'.
+        out_channels (int, optional): if given, a linear layer maps the
+            class token to this many channels, so a narrow head can predict
+            a wide teacher feature (CPU-scale models). Defaults to None
+            (the released heads: output width = transformer width).
 
     Example:
         >>> head = FeaturePredictionHead(in_channels=8, width=32,
@@ -47,7 +53,8 @@ class FeaturePredictionHead(nn.Module):
     def __init__(self, in_channels: int = 8, width: int = 1024,
                  num_layers: int = 3, num_heads: int = 8,
                  mlp_ratio: float = 4.0, grid_size: int = 16,
-                 pos_interpolation: str = 'bicubic') -> None:
+                 pos_interpolation: str = 'bicubic',
+                 out_channels: Optional[int] = None) -> None:
         super().__init__()
         self.width = width
         self.grid_size = grid_size
@@ -65,6 +72,8 @@ class FeaturePredictionHead(nn.Module):
             TransformerBlock(width, num_heads, mlp_ratio)
             for _ in range(num_layers))
         self.ln_post = nn.LayerNorm(width)
+        self.proj_out = (nn.Linear(width, out_channels)
+                         if out_channels is not None else nn.Identity())
 
     def forward(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
@@ -78,4 +87,4 @@ class FeaturePredictionHead(nn.Module):
         tokens = self.ln_pre(torch.cat([cls, tokens], 1) + pos.to(tokens.dtype))
         for block in self.blocks:
             tokens = block(tokens)
-        return self.ln_post(tokens[:, 0])
+        return self.proj_out(self.ln_post(tokens[:, 0]))

@@ -1,0 +1,6 @@
+"""Runner hooks registered in ``fqzoo.registry.HOOKS``."""
+from .codebook_health import CodebookHealthHook
+from .reconstruction_grid import ReconstructionGridHook
+from .safe_checkpoint import SafeCheckpointHook
+
+__all__ = ['CodebookHealthHook', 'ReconstructionGridHook', 'SafeCheckpointHook']

@@ -1,0 +1,96 @@
+"""fqzoo's Runner: MMEngine's, with checkpoints that load safely."""
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config, ConfigDict
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from fqzoo.engine.hooks.safe_checkpoint import SafeCheckpointHook
+from fqzoo.registry import MODEL_WRAPPERS, RUNNERS
+
+HookConfig = Union[dict, Hook]
+
+
+@RUNNERS.register_module()
+class TokenizerRunner(Runner):
+    """``mmengine.runner.Runner`` that always registers
+    :class:`SafeCheckpointHook`, whatever ``custom_hooks`` a config sets,
+    and runs ``torchrun`` jobs on CPU-only machines (gloo).
+
+    With it (and :mod:`fqzoo.engine.compat`) every checkpoint the runner
+    writes holds only tensors and plain values, and ``resume`` / ``load_from``
+    read checkpoints with ``torch.load(weights_only=True)``.
+
+    Select it with ``runner_type = 'TokenizerRunner'`` (set in
+    ``configs/_base_/default_runtime.py``) and build with
+    ``RUNNERS.build(cfg)`` or ``TokenizerRunner.from_cfg(cfg)``.
+    """
+
+    def setup_env(self, env_cfg: dict) -> None:
+        """MMEngine's, plus CPU-only ``torchrun`` jobs: MMEngine's pytorch
+        launcher calls ``torch.cuda.set_device``, so without CUDA the process
+        group (``env_cfg.dist_cfg``, gloo) is initialized here first."""
+        if (self.distributed and self.launcher == 'pytorch'
+                and not torch.cuda.is_available()
+                and not torch_dist.is_initialized()):
+            dist_cfg = dict(env_cfg.get('dist_cfg', {}))
+            dist_cfg.setdefault('backend', 'gloo')
+            torch_dist.init_process_group(**dist_cfg)
+        super().setup_env(env_cfg)
+
+    def wrap_model(self, model_wrapper_cfg: Optional[dict],
+                   model: nn.Module) -> nn.Module:
+        """MMEngine's, with two fixes.
+
+        MMEngine looks the wrapper type up in its root registry only, so a
+        wrapper registered in fqzoo's ``MODEL_WRAPPERS`` (such as
+        ``TokenizerDistributedDataParallel``) is passed on with its scope
+        (``fqzoo.``). And MMEngine always gives DDP wrappers
+        ``device_ids=[LOCAL_RANK]``, which CPU modules refuse: on CPU-only
+        machines they get ``device_ids=None``.
+        """
+        if model_wrapper_cfg is not None:
+            model_wrapper_cfg = dict(model_wrapper_cfg)
+            name = model_wrapper_cfg.get('type')
+            if isinstance(name, str) and name in MODEL_WRAPPERS.module_dict:
+                model_wrapper_cfg['type'] = f'{MODEL_WRAPPERS.scope}.{name}'
+        if (self.distributed and not torch.cuda.is_available()
+                and not is_model_wrapper(model)):
+            model_wrapper_cfg = model_wrapper_cfg or dict(
+                type='MMDistributedDataParallel', broadcast_buffers=False,
+                find_unused_parameters=self.cfg.get('find_unused_parameters',
+                                                    False))
+            wrapper = MODEL_WRAPPERS.get(
+                model_wrapper_cfg.get('type', 'MMDistributedDataParallel'))
+            if issubclass(wrapper, DistributedDataParallel):
+                model_wrapper_cfg['device_ids'] = None
+        return super().wrap_model(model_wrapper_cfg, model)
+
+    def register_hooks(
+            self,
+            default_hooks: Optional[Dict[str, HookConfig]] = None,
+            custom_hooks: Optional[List[HookConfig]] = None) -> None:
+        super().register_hooks(default_hooks, custom_hooks)
+        if not any(isinstance(hook, SafeCheckpointHook) for hook in self.hooks):
+            self.register_hook(SafeCheckpointHook())
+
+
+def use_gloo_without_cuda(cfg: Config) -> None:
+    """NCCL needs GPUs: set ``env_cfg.dist_cfg.backend='gloo'`` on CPU-only
+    machines."""
+    if not torch.cuda.is_available():
+        env_cfg = cfg.setdefault('env_cfg', ConfigDict())
+        env_cfg.setdefault('dist_cfg', ConfigDict())['backend'] = 'gloo'
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The runner of ``cfg``: ``RUNNERS.build`` when it names a
+    ``runner_type``, :class:`TokenizerRunner` otherwise."""
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return TokenizerRunner.from_cfg(cfg)

@@ -1,0 +1,100 @@
+"""TokenizerRunner, SafeCheckpointHook, the checkpoint loader patch and
+ReconstructionGridHook, in process."""
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import write_tiny_config
+from mmengine.config import Config
+from mmengine.runner import CheckpointLoader, load_checkpoint
+from PIL import Image
+from torch import nn
+
+from fqzoo.engine import TokenizerRunner
+from fqzoo.engine.compat import load_from_local_safely
+from fqzoo.engine.hooks import ReconstructionGridHook, SafeCheckpointHook
+from fqzoo.engine.runner import build_runner
+from fqzoo.utils.checkpoint import UnsafeCheckpointError
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_determinism():
+    """The tiny config's ``randomness.deterministic=True`` switches torch to
+    deterministic algorithms globally; give other tests the old setting."""
+    enabled = torch.are_deterministic_algorithms_enabled()
+    benchmark = torch.backends.cudnn.benchmark
+    yield
+    torch.use_deterministic_algorithms(enabled)
+    torch.backends.cudnn.benchmark = benchmark
+    torch.backends.cudnn.deterministic = enabled
+
+
+def tiny_runner(tmp_path, **kwargs) -> TokenizerRunner:
+    """A runner for the tiny config; the config file is named after the test
+    so that runners started in the same second get different experiment
+    names (and so their own Visualizer instances)."""
+    tmp_path.mkdir(exist_ok=True)
+    config = tmp_path / f'{tmp_path.parent.name}_{tmp_path.name}.py'
+    cfg = Config.fromfile(write_tiny_config(config, tmp_path / 'work',
+                                            **kwargs))
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
+    return build_runner(cfg)
+
+
+def test_local_checkpoints_load_through_safe_load(unsafe_checkpoint):
+    assert CheckpointLoader._get_checkpoint_loader('/x/y.pth') is \
+        load_from_local_safely
+    ckpt, marker = unsafe_checkpoint
+    with pytest.raises(UnsafeCheckpointError):
+        load_checkpoint(nn.Linear(1, 1), str(ckpt))
+    assert not marker.exists()
+
+
+def test_runner_always_has_safe_checkpoint_hook(tmp_path):
+    runner = tiny_runner(
+        tmp_path, extra="custom_hooks = [dict(type='EmptyCacheHook')]")
+    assert isinstance(runner, TokenizerRunner)
+    assert sum(isinstance(h, SafeCheckpointHook) for h in runner.hooks) == 1
+
+
+def test_runner_checkpoints_resume_in_process(tmp_path):
+    runner = tiny_runner(tmp_path, max_iters=2, checkpoint_interval=2)
+    runner.train()
+    ckpt = tmp_path / 'work' / 'iter_2.pth'
+    state = torch.load(ckpt, weights_only=True)
+    loss = state['message_hub']['log_scalars']['train/loss']
+    assert set(loss) == {'log_history', 'count_history', 'max_length'}
+    assert isinstance(state['message_hub']['runtime_info']['eta'], float)
+
+    resumed = tiny_runner(tmp_path / 'again', max_iters=2,
+                          extra=f"resume = True\nload_from = '{ckpt}'")
+    resumed.load_or_resume()
+    assert resumed.iter == 2
+    assert resumed.message_hub.get_scalar('train/loss').current() == \
+        pytest.approx(loss['log_history'][-1])
+
+
+def test_runner_resume_refuses_unsafe_checkpoint(tmp_path, unsafe_checkpoint):
+    ckpt, marker = unsafe_checkpoint
+    runner = tiny_runner(tmp_path, extra=f"resume = True\nload_from = '{ckpt}'")
+    with pytest.raises(UnsafeCheckpointError):
+        runner.train()
+    assert not marker.exists()
+
+
+def test_reconstruction_grid_hook_writes_png(tmp_path):
+    runner = tiny_runner(
+        tmp_path, max_iters=2, val_interval=2,
+        extra="custom_hooks = [dict(type='ReconstructionGridHook', "
+              "interval=1, num_samples=6, pairs_per_row=4)]")
+    runner.train()
+    vis = tmp_path / 'work' / 'vis'
+    assert sorted(p.name for p in vis.glob('*.png')) == [
+        'iter_1.png', 'iter_2.png', 'val_iter_2.png']
+    # 6 pairs of 16x16, 4 pairs per row -> 2 rows x 8 images, padding 2
+    assert Image.open(vis / 'iter_1.png').size == (8 * 18 + 2, 2 * 18 + 2)
+    hook = next(h for h in runner.hooks
+                if isinstance(h, ReconstructionGridHook))
+    assert hook._images.shape == (6, 3, 16, 16)
+    assert Path(runner.log_dir, 'vis_data', 'vis_image',
+                'reconstructions_2.png').is_file()

@@ -1,0 +1,98 @@
+"""Train a small tokenizer, evaluate it and show its reconstructions.
+
+Trains CONFIG with the Runner (on CPU when there is no GPU), evaluates the
+final model on the test split, and writes ``WORK_DIR/metrics.json`` and
+``WORK_DIR/reconstructions.png`` (originals | reconstructions)::
+
+    python tools/quickstart.py configs/quickstart/fq2_effnet_tiny_photos.py \\
+        --work-dir work_dirs/quickstart
+"""
+import argparse
+import json
+from pathlib import Path
+from typing import Dict
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+
+from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
+from fqzoo.utils.checkpoint import to_plain
+from fqzoo.visualization import reconstruction_grid, save_png
+
+HEADLINE = ('psnr', 'ssim', 'lpips', 'perceptual', 'fid', 'usage',
+            'perplexity')
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', required=True,
+                        help='where checkpoints, logs and results go')
+    parser.add_argument('--max-iters', type=int,
+                        help='train this many iterations instead of the '
+                        'config\'s train_cfg.max_iters')
+    parser.add_argument('--num-images', type=int, default=8,
+                        help='test images in reconstructions.png')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    return parser.parse_args()
+
+
+def save_reconstructions(runner: Runner, path: Path, num_images: int) -> Path:
+    """Originals | reconstructions of the first test images as a PNG."""
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    model.eval()
+    images = []
+    for data in runner.test_dataloader:
+        images.append(model.data_preprocessor(data, False)['inputs'])
+        if sum(len(x) for x in images) >= num_images:
+            break
+    images = torch.cat(images)[:num_images]
+    with torch.no_grad():
+        recons = model.reconstruct(images)
+    return save_png(reconstruction_grid(images, recons), path)
+
+
+def summary_table(metrics: Dict[str, float]) -> str:
+    """Headline metrics first (PSNR, SSIM, perceptual, usage, ...), then the
+    rest, one per line."""
+    def rank(key: str) -> tuple:
+        name = key.split('/')[-1].lower()
+        hits = [i for i, h in enumerate(HEADLINE) if name.startswith(h)]
+        return (hits[0] if hits else len(HEADLINE), key)
+
+    keys = sorted(metrics, key=rank)
+    width = max(len(k) for k in keys)
+    lines = [f'{"metric":<{width}}  value', '-' * (width + 12)]
+    for key in keys:
+        value = metrics[key]
+        text = f'{value:.4f}' if isinstance(value, float) else str(value)
+        lines.append(f'{key:<{width}}  {text}')
+    return '\n'.join(lines)
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir
+    if args.max_iters is not None:
+        cfg.train_cfg.max_iters = args.max_iters
+    use_gloo_without_cuda(cfg)
+    runner = build_runner(cfg)
+    runner.train()
+    metrics = to_plain(runner.test())
+    work_dir = Path(args.work_dir)
+    (work_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2))
+    grid = save_reconstructions(runner, work_dir / 'reconstructions.png',
+                                args.num_images)
+    print(summary_table(metrics))
+    print(f'\nmetrics: {work_dir / "metrics.json"}\nreconstructions: {grid}')
+
+
+if __name__ == '__main__':
+    main()

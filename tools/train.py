@@ -1,0 +1,93 @@
+"""Train a tokenizer with the MMEngine Runner (mmpretrain's ``train.py``).
+
+Examples:
+    python tools/train.py configs/vq/vqgan_tiny.py
+    python tools/train.py CONFIG --resume            # latest in work_dir
+    python tools/train.py CONFIG --resume work_dirs/x/iter_4000.pth
+    python tools/train.py CONFIG --amp --cfg-options train_cfg.max_iters=100
+    bash tools/dist_train.sh CONFIG 8                # 8 GPUs
+"""
+import argparse
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+
+from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a tokenizer')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir',
+                        help='where logs and checkpoints go; defaults to '
+                        'work_dirs/<config name>')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from this checkpoint; without a value, '
+                        'from the latest checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (AmpOptimWrapper) for every '
+                        'optimizer')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. '
+                        'train_cfg.max_iters=100')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def use_amp(cfg: Config) -> None:
+    """Make every optimizer wrapper of ``cfg.optim_wrapper`` an
+    ``AmpOptimWrapper`` (a single wrapper or an ``OptimWrapperDict``
+    config such as ``dict(constructor=..., autoencoder=..., discriminator=...)``).
+    """
+    if not torch.cuda.is_available():
+        raise SystemExit('--amp needs a GPU: MMEngine\'s AmpOptimWrapper '
+                         'refuses to run on CPU')
+    optim = cfg.optim_wrapper
+    entries = ([optim] if 'optimizer' in optim else
+               [v for v in optim.values() if isinstance(v, dict)])
+    for entry in entries:
+        if entry.get('type', 'OptimWrapper') not in ('OptimWrapper',
+                                                     'AmpOptimWrapper'):
+            raise SystemExit(f'--amp: optimizer wrapper type '
+                             f'"{entry["type"]}" is not OptimWrapper')
+        entry['type'] = 'AmpOptimWrapper'
+        entry.setdefault('loss_scale', 'dynamic')
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply the command line to the config."""
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        use_amp(cfg)
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    use_gloo_without_cuda(cfg)
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = merge_args(Config.fromfile(args.config), args)
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    main()
