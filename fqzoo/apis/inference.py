@@ -1,4 +1,5 @@
 """Build a tokenizer from a config (and checkpoint) for inference."""
+import copy
 from pathlib import Path
 from typing import Optional, Union
 
@@ -8,6 +9,8 @@ from mmengine.registry import init_default_scope
 
 from fqzoo.registry import MODELS
 from fqzoo.utils.checkpoint import load_model_weights
+
+TRAINING_ONLY = ('discriminator', 'perceptual_loss')
 
 
 def init_tokenizer(config: Union[str, Path, Config, dict],
@@ -22,6 +25,10 @@ def init_tokenizer(config: Union[str, Path, Config, dict],
             tensors and plain values only). Defaults to None (random init).
         device (str | torch.device): Defaults to 'cpu'.
 
+    The training-only parts (``discriminator``, ``perceptual_loss``) are
+    not built and their weights in ``checkpoint`` are ignored, so inference
+    needs neither their weight files nor their memory.
+
     Returns:
         ImageTokenizer: in eval mode on ``device``. Images are float in
         [-1, 1], NCHW; ``encode`` returns ``LongTensor[B, G, h, w]``.
@@ -35,7 +42,10 @@ def init_tokenizer(config: Union[str, Path, Config, dict],
     elif isinstance(config, dict) and not isinstance(config, Config):
         config = Config(config)
     init_default_scope(config.get('default_scope', 'fqzoo'))
-    model = MODELS.build(config.model)
+    model_cfg = copy.deepcopy(config.model)
+    model_cfg.update({part: None for part in TRAINING_ONLY})
+    model = MODELS.build(model_cfg)
     if checkpoint is not None:
-        load_model_weights(model, checkpoint)
+        load_model_weights(model, checkpoint,
+                           ignore_prefixes=[f'{part}.' for part in TRAINING_ONLY])
     return model.to(device).eval()

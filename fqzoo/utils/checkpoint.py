@@ -13,7 +13,7 @@ arrays, ``HistoryBuffer`` objects) when saving and
 """
 import pickle
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 import torch
@@ -53,11 +53,18 @@ def extract_state_dict(checkpoint: Any) -> dict:
 
 
 def load_model_weights(model: nn.Module, path: Union[str, Path],
-                       strict: bool = True) -> None:
-    """Load a checkpoint's model weights into ``model`` (safely)."""
+                       strict: bool = True,
+                       ignore_prefixes: Sequence[str] = ()) -> None:
+    """Load a checkpoint's model weights into ``model`` (safely).
+
+    Keys starting with one of ``ignore_prefixes`` (e.g. the discriminator's,
+    when loading a tokenizer for inference) are dropped first.
+    """
     state = extract_state_dict(safe_load(path))
     state = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state.items()}
+    state = {k: v for k, v in state.items()
+             if not k.startswith(tuple(ignore_prefixes))}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if strict and (missing or unexpected):
         raise KeyError(f'{path} does not match the model: missing keys '

@@ -26,3 +26,15 @@ def test_init_tokenizer_refuses_unsafe_checkpoint(trained_run,
     with pytest.raises(UnsafeCheckpointError):
         init_tokenizer(trained_run['config'], ckpt)
     assert not marker.exists()
+
+
+def test_init_tokenizer_skips_training_only_parts(trained_run):
+    # The trained config has a discriminator; a perceptual loss whose weight
+    # file does not exist must not even be built for inference.
+    from mmengine.config import Config
+    cfg = Config.fromfile(trained_run['config'])
+    cfg.model.perceptual_loss = dict(type='LPIPSLoss',
+                                     vgg_checkpoint='/nonexistent/vgg16.pth')
+    tok = init_tokenizer(cfg, trained_run['checkpoint'])
+    assert tok.discriminator is None and tok.perceptual_loss is None
+    assert not any(k.startswith('discriminator.') for k in tok.state_dict())

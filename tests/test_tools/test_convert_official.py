@@ -84,7 +84,6 @@ def test_convert_load_and_run(tmp_path, variant, k):
     assert out['meta']['variant'] == variant
     assert len(out['meta']['dropped']) == k
     cfg = Config.fromfile(str(config))
-    cfg.model.discriminator = None
     tok = init_tokenizer(cfg, dst)
     loaded = dict(tok.named_parameters())
     assert set(loaded) == set(expected)
@@ -135,7 +134,6 @@ def test_converted_adapter_computes_the_released_function(tmp_path):
     official.main([str(src), str(dst), '--variant', 'dual', '--config',
                    str(config)])
     cfg = Config.fromfile(str(config))
-    cfg.model.discriminator = None
     tok = init_tokenizer(cfg, dst)
     x = torch.randn(2, 16, 4, 4, generator=torch.Generator().manual_seed(1))
     ref = released_adapter(state, 'encoder.semantic_head.0.', x, 2)
