@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fqzoo.datasets import BundledPhotoPatches
+from fqzoo.datasets.photo_patches import PHOTO_NAMES, load_photo, to_rgb
+from fqzoo.registry import DATASETS
+
+
+@pytest.fixture(scope='module')
+def train() -> BundledPhotoPatches:
+    return DATASETS.build(dict(type='BundledPhotoPatches', split='train',
+                               num_samples=50))
+
+
+@pytest.fixture(scope='module')
+def val() -> BundledPhotoPatches:
+    return DATASETS.build(dict(type='BundledPhotoPatches', split='val'))
+
+
+def test_sample_format(train, val):
+    assert len(train) == 50 and len(val) == 64
+    for dataset in (train, val):
+        for index in (0, 7, len(dataset) - 1):
+            sample = dataset[index]
+            image = sample['inputs']
+            assert image.shape == (3, 32, 32) and image.dtype == torch.float32
+            assert -1 <= image.min() and image.max() <= 1
+            assert sample['data_samples']['index'] == index
+            assert 0 <= sample['data_samples']['label'] < len(PHOTO_NAMES)
+    with pytest.raises(IndexError):
+        train[50]
+
+
+def test_crops_depend_only_on_seed_and_index(train):
+    np.random.seed(1)
+    torch.manual_seed(1)
+    first = train[3]
+    np.random.seed(2)
+    torch.manual_seed(2)
+    again = train[3]
+    other = BundledPhotoPatches(split='train', num_samples=50)[3]
+    assert torch.equal(first['inputs'], again['inputs'])
+    assert torch.equal(first['inputs'], other['inputs'])
+    assert first['data_samples'] == other['data_samples']
+    assert not torch.equal(train[3]['inputs'], train[4]['inputs'])
+    reseeded = BundledPhotoPatches(split='train', num_samples=50, seed=1)
+    assert not torch.equal(first['inputs'], reseeded[3]['inputs'])
+
+
+def test_val_photos_are_held_out(train, val):
+    assert set(val.photo_names) == {'coffee', 'grace_hopper'}
+    assert not set(train.photo_names) & set(val.photo_names)
+    assert set(train.photo_names) | set(val.photo_names) == set(PHOTO_NAMES)
+    val_labels = {PHOTO_NAMES.index(n) for n in val.photo_names}
+    assert {train[i]['data_samples']['label'] for i in range(50)}.isdisjoint(
+        val_labels)
+    assert {val[i]['data_samples']['label'] for i in range(64)} == val_labels
+    assert val.metainfo['classes'] == PHOTO_NAMES
+
+
+def test_custom_val_photos_crop_size_and_scale():
+    val = BundledPhotoPatches(split='val', val_photos=['china'],
+                              crop_size=16, scale=0.125, num_samples=4)
+    assert val[0]['inputs'].shape == (3, 16, 16)
+    assert val[0]['data_samples']['label'] == PHOTO_NAMES.index('china')
+
+
+def test_flip_only_in_train():
+    flip = BundledPhotoPatches(split='train', num_samples=40)
+    plain = BundledPhotoPatches(split='train', num_samples=40, flip=False)
+    pairs = [(flip[i]['inputs'], plain[i]['inputs']) for i in range(40)]
+    flipped = [torch.equal(a, b.flip(-1)) for a, b in pairs]
+    assert any(flipped) and not all(flipped)
+    assert all(torch.equal(a, b) or f for (a, b), f in zip(pairs, flipped))
+    assert BundledPhotoPatches(split='val', flip=True).flip is False
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(split='test'), 'split'),
+    (dict(val_photos=['lena']), 'lena'),
+    (dict(val_photos=[]), 'val_photos'),
+    (dict(val_photos=PHOTO_NAMES), 'val_photos'),
+    (dict(crop_size=512), 'crop_size'),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BundledPhotoPatches(**kwargs)
+
+
+def test_every_photo_loads_as_rgb():
+    for name in PHOTO_NAMES:
+        photo = load_photo(name)
+        assert photo.dtype == np.uint8 and photo.ndim == 3
+        assert photo.shape[2] == 3 and min(photo.shape[:2]) >= 128, name
+
+
+def test_gray_and_rgba_become_rgb():
+    gray = Image.fromarray(np.full((4, 5), 7, np.uint8))
+    rgba = Image.fromarray(np.full((4, 5, 4), 9, np.uint8), mode='RGBA')
+    assert to_rgb(gray).shape == (4, 5, 3) and (to_rgb(gray) == 7).all()
+    assert to_rgb(rgba).shape == (4, 5, 3) and (to_rgb(rgba) == 9).all()
