@@ -33,7 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--max-iters', type=int,
                         help='train this many iterations instead of the '
                         'config\'s train_cfg.max_iters')
-    parser.add_argument('--num-images', type=int, default=8,
+    parser.add_argument('--num-images', type=int, default=16,
                         help='test images in reconstructions.png')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
@@ -53,7 +53,8 @@ def save_reconstructions(runner: Runner, path: Path, num_images: int) -> Path:
     images = torch.cat(images)[:num_images]
     with torch.no_grad():
         recons = model.reconstruct(images)
-    return save_png(reconstruction_grid(images, recons), path)
+    scale = max(1, 96 // images.shape[-1])
+    return save_png(reconstruction_grid(images, recons, scale=scale), path)
 
 
 def summary_table(metrics: Dict[str, float]) -> str:

@@ -1,0 +1,36 @@
+# The `make quickstart` tokenizer: a CPU-scale FQGAN with two sub-codebooks
+# (512 x 8 each) on 32x32 bundled photo patches. Branch 0 is pixel-only,
+# branch 1 is taught by the offline EfficientNet-Lite0 ImageNet teacher
+# (InfoNCE on its pooled feature); a disentanglement loss keeps the two apart.
+_base_ = [
+    '../_base_/models/tiny_vqgan.py',
+    '../_base_/datasets/photo_patches.py',
+    '../_base_/evaluation/offline_metrics.py',
+    '../_base_/schedules/cpu_short.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(
+    heads=dict(type='ConvBranchHead', in_channels=32, num_blocks=1),
+    quantizer=dict(
+        _delete_=True,
+        type='FactorizedQuantizer',
+        num_codebooks=2,
+        quantizer=dict(type='VectorQuantizer', codebook_size=512, embed_dim=8,
+                       l2_norm=True, beta=0.25)),
+    regularizers=[
+        dict(type='DisentanglementRegularizer', weight=0.1),
+        dict(type='SemanticRegularizer', branch=1, weight=0.5, loss='infonce',
+             teacher=dict(type='EfficientNetTeacher', img_size=128),
+             head=dict(type='FeaturePredictionHead', in_channels=8, width=64,
+                       num_layers=1, num_heads=4, grid_size=8,
+                       out_channels=1280)),
+    ],
+)
+
+custom_hooks = [
+    dict(type='ReconstructionGridHook', interval=500, num_samples=8),
+    dict(type='CodebookHealthHook', interval=100, usage_floor=0.05),
+]
+default_hooks = dict(logger=dict(interval=50),
+                     checkpoint=dict(interval=500, max_keep_ckpts=2))
