@@ -1,0 +1,1 @@
+"""Token generators (AR / FAR) register here."""
