@@ -106,9 +106,10 @@ def test_quickstart_writes_metrics_and_grid(tmp_path):
     metrics = json.loads((work_dir / 'metrics.json').read_text())
     assert 'psnr' in metrics and 'usage' in metrics
     assert 'psnr' in proc.stdout
-    # 8 pairs of 16x16 images, 4 pairs (8 images) per row, padding 2
+    # 8 pairs of 16x16 images upscaled 6x (to about 96 px), 4 pairs
+    # (8 images) per row, padding 2
     assert Image.open(work_dir / 'reconstructions.png').size == (
-        8 * 18 + 2, 2 * 18 + 2)
+        8 * 98 + 2, 2 * 98 + 2)
     assert (work_dir / 'iter_2.pth').exists()
 
 

@@ -12,11 +12,18 @@ A quantizer maps a latent ``z: [B, C, H, W]`` to a :class:`QuantizerOutput`:
 
 ``embed_indices(indices)`` inverts the lookup: in eval mode it returns
 ``quantized`` from ``indices``.
+
+Codebook health: a quantizer that tracks its codes holds one
+:class:`CodeUsage` per sub-codebook; ``codebook_stats()`` returns their
+windowed usage, perplexity and dead-code counts (metrics, never losses) and
+``restart_dead_codes()`` re-seeds dead codes where the quantizer can.
 """
+import math
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 
 
@@ -57,6 +64,123 @@ class BaseQuantizer(nn.Module):
     def embed_indices(self, indices: Tensor) -> Tensor:
         """Map ``indices [B, G, H, W]`` back to ``quantized [B, C, H, W]``."""
         raise NotImplementedError
+
+    def codebook_stats(self) -> List[Dict[str, Tensor]]:
+        """Windowed statistics of every sub-codebook, in index order.
+
+        Returns:
+            list[dict]: one ``{'usage', 'perplexity', 'dead_codes'}`` dict per
+            :class:`CodeUsage` found in this module tree (empty when the
+            quantizer tracks none).
+        """
+        return [m.stats() for m in self.modules() if isinstance(m, CodeUsage)]
+
+    def restart_dead_codes(self) -> int:
+        """Re-seed dead codes; returns how many were re-seeded. Quantizers
+        without a learnable codebook have nothing to restart."""
+        return 0
+
+
+def merge_metrics(per_sub: List[Dict[str, Tensor]]) -> Dict[str, Tensor]:
+    """``key_i`` for sub-quantizer ``i`` plus the mean ``key`` over them."""
+    merged = {}
+    for i, metrics in enumerate(per_sub):
+        merged.update({f'{key}_{i}': value for key, value in metrics.items()})
+    for key in per_sub[0]:
+        merged[key] = torch.stack([m[key] for m in per_sub]).float().mean()
+    return merged
+
+
+def sum_losses(per_sub: List[Dict[str, Tensor]]) -> Dict[str, Tensor]:
+    """Losses summed per key across sub-quantizers."""
+    summed: Dict[str, Tensor] = {}
+    for losses in per_sub:
+        for key, value in losses.items():
+            summed[key] = summed[key] + value if key in summed else value
+    return summed
+
+
+def straight_through(z: Tensor, q: Tensor) -> Tensor:
+    """Value ``q`` exactly, gradient of the identity to ``z`` (STE)."""
+    return q.detach() + (z - z.detach())
+
+
+def dist_ready() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+@torch.no_grad()
+def global_code_counts(indices: Tensor, codebook_size: int) -> Tensor:
+    """Code histogram of ``indices``, summed over processes when
+    ``torch.distributed`` is initialised."""
+    counts = torch.bincount(indices.reshape(-1), minlength=codebook_size)
+    if dist_ready():
+        dist.all_reduce(counts)
+    return counts
+
+
+class CodeUsage(nn.Module):
+    """Sliding window of code counts for one codebook (buffers, so they are
+    saved, resumed and moved with the model).
+
+    The window of ``window`` steps is kept as ``buckets`` partial sums, so
+    memory is ``buckets * K`` and the statistics cover the last
+    ``window - window / buckets`` to ``window`` steps.
+
+    Args:
+        codebook_size (int): number of codes K.
+        window (int): steps the statistics cover. Defaults to 100.
+        buckets (int): partial sums the window is kept as. Defaults to 10.
+        dead_after (int, optional): a code not hit for this many steps is
+            dead. Defaults to ``window``.
+    """
+
+    def __init__(self, codebook_size: int, window: int = 100,
+                 buckets: int = 10,
+                 dead_after: Optional[int] = None) -> None:
+        super().__init__()
+        self.codebook_size = codebook_size
+        self.buckets = min(buckets, window)
+        self.steps_per_bucket = math.ceil(window / self.buckets)
+        self.dead_after = window if dead_after is None else dead_after
+        self.register_buffer(
+            'window_counts',
+            torch.zeros(self.buckets, codebook_size, dtype=torch.int32))
+        self.register_buffer('last_hit',
+                             torch.zeros(codebook_size, dtype=torch.long))
+        self.register_buffer('step', torch.zeros((), dtype=torch.long))
+
+    @torch.no_grad()
+    def update(self, counts: Tensor) -> None:
+        """Add one step's code histogram ``counts [K]``."""
+        step = int(self.step)
+        bucket = (step // self.steps_per_bucket) % self.buckets
+        if step % self.steps_per_bucket == 0:
+            self.window_counts[bucket].zero_()
+        self.window_counts[bucket] += counts.to(torch.int32)
+        self.step += 1
+        self.last_hit.masked_fill_(counts > 0, step + 1)
+
+    def dead_mask(self) -> Tensor:
+        """Codes not hit during the last ``dead_after`` steps
+        (``last_hit`` counts the steps done when a code was last hit)."""
+        return (self.step - self.last_hit) >= self.dead_after
+
+    @torch.no_grad()
+    def mark_restarted(self, mask: Tensor) -> None:
+        """Give re-seeded codes a fresh ``dead_after`` grace period."""
+        self.last_hit.masked_fill_(mask, int(self.step))
+
+    @torch.no_grad()
+    def stats(self) -> Dict[str, Tensor]:
+        counts = self.window_counts.sum(0).float()
+        probs = counts / counts.sum().clamp(min=1)
+        entropy = -(probs * torch.log(probs.clamp(min=1e-10))).sum()
+        return {
+            'usage': (counts > 0).float().mean(),
+            'perplexity': entropy.exp(),
+            'dead_codes': self.dead_mask().sum(),
+        }
 
 
 @torch.no_grad()
