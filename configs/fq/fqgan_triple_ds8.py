@@ -4,6 +4,7 @@
 _base_ = [
     '../_base_/models/fqgan_triple_ds8.py',
     '../_base_/datasets/imagenet.py',
+    '../_base_/evaluation/paper_metrics.py',
     '../_base_/schedules/adam_400k.py',
     '../_base_/default_runtime.py',
 ]
@@ -14,3 +15,7 @@ optim_wrapper = dict(
     autoencoder=dict(optimizer=dict(lr=2e-4)),
     discriminator=dict(optimizer=dict(lr=2e-4)),
 )
+custom_hooks = [
+    dict(type='ReconstructionGridHook', interval=5000, num_samples=8),
+    dict(type='CodebookHealthHook', interval=1000, usage_floor=0.05),
+]
