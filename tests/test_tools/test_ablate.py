@@ -1,0 +1,186 @@
+"""tools/ablate.py and fqzoo.apis.ablation: budget overrides, log parsing,
+failure handling, skipping finished runs and the report."""
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_tool, tool_env, write_tiny_config
+from mmengine.config import Config
+
+from fqzoo.apis.ablation import (
+    RunResult,
+    apply_budget,
+    last_error_line,
+    load_result,
+    markdown_table,
+    non_finite_loss,
+    read_scalars,
+    run_ablation,
+    write_report,
+)
+
+FQ_CONFIG = '''_base_ = ['./tiny_vq.py']
+model = dict(quantizer=dict(_delete_=True, type='FactorizedQuantizer',
+                            num_codebooks=2,
+                            quantizer=dict(type='VectorQuantizer',
+                                           codebook_size=16, embed_dim=4)))
+'''
+
+
+def _configs(root: Path) -> dict:
+    """tiny_vq, tiny_fq (2 sub-codebooks), broken (unknown quantizer: fails
+    before training) and crash (unknown dataset: fails in the training
+    process)."""
+    write_tiny_config(root / 'tiny_vq.py', root / 'unused', max_iters=4,
+                      val_interval=1)
+    (root / 'tiny_fq.py').write_text(FQ_CONFIG)
+    (root / 'broken.py').write_text(
+        "_base_ = ['./tiny_vq.py']\nmodel = dict(quantizer=dict("
+        "type='NoSuchQuantizer'))\n")
+    (root / 'crash.py').write_text(
+        "_base_ = ['./tiny_vq.py']\ntrain_dataloader = dict(dataset=dict("
+        "type='NoSuchDataset'))\n")
+    return {name: str(root / f'{name}.py')
+            for name in ('tiny_vq', 'tiny_fq', 'broken', 'crash')}
+
+
+@pytest.mark.slow
+def test_ablate_reports_failures_and_skips_finished_runs(tmp_path):
+    configs = _configs(tmp_path)
+    out = tmp_path / 'ablation'
+    proc = run_tool(['tools/ablate.py', *configs.values(), '--max-iters', '2',
+                     '--work-dir', str(out)], timeout=240)
+    assert '[4/4] crash seed=0' in proc.stdout
+
+    with open(out / 'ablation.csv') as f:
+        runs = {row['name']: row for row in csv.DictReader(f)}
+    assert set(runs) == set(configs)
+    assert {n: r['status'] for n, r in runs.items()} == dict(
+        tiny_vq='ok', tiny_fq='ok', broken='failed', crash='failed')
+    assert 'Unknown quantizer type "NoSuchQuantizer"' in \
+        runs['broken']['reason']
+    assert 'NoSuchDataset' in runs['crash']['reason']
+    assert runs['tiny_fq']['quantizer'] == \
+        'FactorizedQuantizer(VectorQuantizer)'
+    assert (runs['tiny_fq']['codebook_size'], runs['tiny_fq']['num_codebooks'],
+            float(runs['tiny_fq']['bits_per_token'])) == ('16', '2', 8.0)
+    assert float(runs['tiny_vq']['bits_per_token']) == 5.0
+    for name in ('tiny_vq', 'tiny_fq'):
+        assert float(runs[name]['psnr']) > 0
+        assert int(runs[name]['params']) > 0
+        assert int(runs[name]['max_iters']) == 2
+    assert runs['tiny_fq']['usage_1'] and not runs['tiny_vq']['usage_1']
+
+    with open(out / 'ablation_summary.csv') as f:
+        summary = {row['name']: row for row in csv.DictReader(f)}
+    assert summary['tiny_fq']['ok'] == '1' and summary['crash']['ok'] == '0'
+    table = (out / 'ablation.md').read_text()
+    assert '| tiny_fq | FactorizedQuantizer(VectorQuantizer) | 16 x 2 | 8.0 |' \
+        in table
+    assert '| broken |' in table and 'broken, seed 0: KeyError' in table
+    assert (out / 'ablation.png').stat().st_size > 0
+    run_dir = out / 'tiny_fq' / 'seed_0'
+    assert (run_dir / 'metrics.json').is_file()
+    assert Config.fromfile(run_dir / 'config.py').train_cfg.max_iters == 2
+    assert read_scalars(run_dir)[1], 'validation curves were logged'
+
+    stamp = (run_dir / 'result.json').stat().st_mtime_ns
+    again = run_tool(['tools/ablate.py', *configs.values(), '--max-iters', '2',
+                      '--work-dir', str(out)], timeout=60)
+    assert '4 of 4 runs already finished' in again.stdout
+    assert '[1/' not in again.stdout
+    assert (run_dir / 'result.json').stat().st_mtime_ns == stamp
+
+
+def test_failed_runs_are_kept_unless_retried(tmp_path):
+    configs = _configs(tmp_path)
+    run_dir = tmp_path / 'out' / 'broken' / 'seed_0'
+    run_dir.mkdir(parents=True)
+    old = RunResult(config=configs['broken'], name='broken', seed=0,
+                    reason='old reason')
+    (run_dir / 'result.json').write_text(json.dumps(old.__dict__))
+    kept = run_ablation([configs['broken']], str(tmp_path / 'out'),
+                        env=tool_env())
+    assert kept[0].reason == 'old reason'
+    retried = run_ablation([configs['broken']], str(tmp_path / 'out'),
+                           retry_failed=True, env=tool_env())
+    assert 'NoSuchQuantizer' in retried[0].reason
+    assert load_result(run_dir).reason == retried[0].reason
+
+
+def test_duplicate_config_names_are_refused(tmp_path):
+    with pytest.raises(ValueError, match='must differ'):
+        run_ablation(['a/x.py', 'b/x.py'], str(tmp_path))
+
+
+def test_apply_budget_clips_schedule_and_sets_seed():
+    cfg = Config.fromfile(REPO / 'configs' / 'ablation' / 'fq2.py')
+    apply_budget(cfg, max_iters=100, seed=7)
+    assert cfg.train_cfg.max_iters == 100
+    assert cfg.train_cfg.val_interval == 100
+    assert cfg.param_scheduler[0].end == 100
+    assert cfg.param_scheduler[0].T_max == 100
+    assert cfg.default_hooks.checkpoint.save_last
+    assert cfg.randomness.seed == 7
+    apply_budget(cfg, max_iters=1000)
+    assert cfg.train_cfg.val_interval == 100
+
+
+def _write_scalars(run_dir: Path, stamp: str, lines: list) -> None:
+    path = run_dir / stamp / 'vis_data' / 'scalars.json'
+    path.parent.mkdir(parents=True)
+    path.write_text('\n'.join(json.dumps(line) for line in lines) + '\n')
+
+
+def test_read_scalars_gives_validation_its_iteration(tmp_path):
+    _write_scalars(tmp_path, '20240101_000000', [
+        dict(loss=1.0, iter=1, step=1), dict(loss=0.9, iter=2, step=2),
+        dict(psnr=20.0, step=0)])
+    _write_scalars(tmp_path, '20240101_000100', [   # resumed at 2
+        dict(loss=0.8, iter=3, step=3), dict(loss=0.7, iter=4, step=4),
+        dict(psnr=21.0, step=0)])
+    train, val = read_scalars(tmp_path)
+    assert [r['iter'] for r in train] == [1, 2, 3, 4]
+    assert [(r['iter'], r['psnr']) for r in val] == [(2, 20.0), (4, 21.0)]
+    assert non_finite_loss(train) is None
+    assert non_finite_loss(train + [dict(loss=math.nan, iter=5)]) == \
+        'non-finite loss (nan) at iteration 5'
+
+
+def test_last_error_line(tmp_path):
+    log = tmp_path / 'train.log'
+    log.write_text('Iter(train) [1/4] loss: 1.0\nTraceback (most recent call '
+                   'last):\n  File "x.py", line 1\nRuntimeError: boom\n'
+                   'more noise\n')
+    assert last_error_line(log) == 'RuntimeError: boom'
+    assert last_error_line(tmp_path / 'missing.log') == ''
+
+
+def test_report_aggregates_seeds(tmp_path):
+    def result(seed: int, psnr: float, status: str = 'ok') -> RunResult:
+        return RunResult(config='fq2.py', name='fq2', seed=seed, status=status,
+                         reason='' if status == 'ok' else 'NaN',
+                         metrics=dict(psnr=psnr, usage_0=0.5, usage_1=0.7,
+                                      fid_effnet_offline=3.0,
+                                      effnet_perceptual=0.2),
+                         quantizer='FQ', codebook_size=512, num_codebooks=2,
+                         bits_per_token=18.0, params=2_000_000,
+                         train_time_s=10.0, max_iters=100,
+                         work_dir=str(tmp_path / f'seed_{seed}'))
+    results = [result(0, 20.0), result(1, 22.0), result(2, 0.0, 'failed')]
+    table = markdown_table(results)
+    header = table.splitlines()[0]
+    for column in ('PSNR', 'effnet_perceptual', 'fid_effnet_offline',
+                   'usage_0', 'usage_1', 'bits/token', 'params (M)'):
+        assert column in header
+    assert '21.000 ± 1.414' in table
+    assert '2/3 (failed)' in table and 'fq2, seed 2: NaN' in table
+    files = write_report(results, str(tmp_path))
+    with open(files['summary_csv']) as f:
+        (row,) = list(csv.DictReader(f))
+    assert float(row['psnr_mean']) == 21.0 and row['ok'] == '2'
+    with open(files['csv']) as f:
+        assert len(list(csv.DictReader(f))) == 3
+    assert files['png'].stat().st_size > 0

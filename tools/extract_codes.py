@@ -1,0 +1,69 @@
+"""Encode a dataset split of a config to token indices (for token models).
+
+Writes shards ``codes_*.npy`` (``[n, G, h, w]``, or ``[n, A, G, h, w]`` with
+``--ten-crop`` / ``--flip``), ``labels_*.npy`` and ``manifest.json`` to
+``--out``; read them back with ``fqzoo.datasets.CodeDataset``. Started again
+with the same ``--out``, complete shards are skipped.
+
+Examples:
+    python tools/extract_codes.py CONFIG CKPT --split train \\
+        --out work_dirs/codes/train --ten-crop
+    python tools/extract_codes.py CONFIG CKPT --split val --out codes/val
+"""
+import argparse
+from pathlib import Path
+
+import torch
+from mmengine.config import Config, DictAction
+
+from fqzoo.apis import init_tokenizer
+from fqzoo.apis.codes import build_split_dataset, extract_codes
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Encode a dataset split to token indices')
+    parser.add_argument('config', help='tokenizer config file')
+    parser.add_argument('checkpoint', help='tokenizer checkpoint')
+    parser.add_argument('--split', default='train',
+                        choices=['train', 'val', 'test'],
+                        help='whose dataloader\'s dataset to encode')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--batch-size', type=int, default=32)
+    parser.add_argument('--shard-size', type=int, default=4096,
+                        help='samples per shard file')
+    parser.add_argument('--ten-crop', action='store_true',
+                        help='codes of 10 views per image (LlamaGen): 5 '
+                        'crops of the image resized by 1.1 and their flips')
+    parser.add_argument('--flip', action='store_true',
+                        help='codes of the image and its horizontal flip')
+    parser.add_argument('--num-workers', type=int, default=0)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                        else 'cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries (e.g. the dataset\'s '
+                        'pipeline)')
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    tokenizer = init_tokenizer(cfg, args.checkpoint, device=args.device)
+    dataset = build_split_dataset(cfg, args.split)
+    manifest = extract_codes(
+        tokenizer, dataset, args.out, batch_size=args.batch_size,
+        shard_size=args.shard_size, ten_crop=args.ten_crop, flip=args.flip,
+        num_workers=args.num_workers,
+        meta=dict(config=str(Path(args.config).resolve()),
+                  checkpoint=str(Path(args.checkpoint).resolve()),
+                  split=args.split))
+    print(f'\n{manifest["count"]} samples, codes {manifest["code_shape"]} '
+          f'({manifest["dtype"]}) in {len(manifest["shards"])} shards: '
+          f'{Path(args.out) / "manifest.json"}')
+
+
+if __name__ == '__main__':
+    main()
