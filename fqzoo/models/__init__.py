@@ -1,6 +1,16 @@
 """Importing this package registers every model component."""
-from . import (backbones, decoders, discriminators, encoders, generators, losses,
-               quantizers, regularizers, teachers, tokenizers)
+from . import (
+               backbones,
+               decoders,
+               discriminators,
+               encoders,
+               generators,
+               losses,
+               quantizers,
+               regularizers,
+               teachers,
+               tokenizers,
+)
 
 __all__ = ['backbones', 'decoders', 'discriminators', 'encoders', 'generators',
            'losses', 'quantizers', 'regularizers', 'teachers', 'tokenizers']
