@@ -190,19 +190,4 @@ class VQGANTrunk(VQGANEncoder):
         if 'z_channels' in kwargs:
             raise TypeError('VQGANTrunk has no z_channels: its output has '
                             'ch * ch_mult[-1] channels')
-        super().__init__(**kwargs)
-        del self.norm_out, self.conv_out
-        self.z_channels = self.mid[-1].conv2.out_channels
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.conv_in(x)
-        for block in self.conv_blocks:
-            for i, res in enumerate(block.res):
-                h = res(h)
-                if len(block.attn) > 0:
-                    h = block.attn[i](h)
-            if hasattr(block, 'downsample'):
-                h = block.downsample(h)
-        for layer in self.mid:
-            h = layer(h)
-        return h
+        super().__init__(out_conv=False, **kwargs)

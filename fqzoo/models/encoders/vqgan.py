@@ -97,6 +97,10 @@ class VQGANEncoder(nn.Module):
         z_channels (int): output channels. Defaults to 256.
         dropout (float): dropout in residual blocks. Defaults to 0.0.
         num_groups (int): GroupNorm groups. Defaults to 32.
+        out_conv (bool): end with norm, SiLU and a 3x3 conv to
+            ``z_channels``. Without it the output is the middle block's,
+            ``ch * ch_mult[-1]`` channels (FQGAN's shared trunk, whose branch
+            heads end in their own conv). Defaults to True.
 
     Example:
         >>> enc = VQGANEncoder(ch=8, ch_mult=(1, 2), num_res_blocks=1,
@@ -108,9 +112,9 @@ class VQGANEncoder(nn.Module):
     def __init__(self, in_channels: int = 3, ch: int = 128,
                  ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
                  num_res_blocks: int = 2, z_channels: int = 256,
-                 dropout: float = 0.0, num_groups: int = 32) -> None:
+                 dropout: float = 0.0, num_groups: int = 32,
+                 out_conv: bool = True) -> None:
         super().__init__()
-        self.z_channels = z_channels
         self.downsample_factor = 2 ** (len(ch_mult) - 1)
         self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
         self.conv_blocks = nn.ModuleList()
@@ -132,8 +136,10 @@ class VQGANEncoder(nn.Module):
                 block.downsample = Downsample(block_in)
             self.conv_blocks.append(block)
         self.mid = mid_block(block_in, dropout, num_groups)
-        self.norm_out = group_norm(block_in, num_groups)
-        self.conv_out = nn.Conv2d(block_in, z_channels, 3, padding=1)
+        self.z_channels = z_channels if out_conv else block_in
+        if out_conv:
+            self.norm_out = group_norm(block_in, num_groups)
+            self.conv_out = nn.Conv2d(block_in, z_channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.conv_in(x)
@@ -146,4 +152,6 @@ class VQGANEncoder(nn.Module):
                 h = block.downsample(h)
         for layer in self.mid:
             h = layer(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        if hasattr(self, 'conv_out'):
+            h = self.conv_out(F.silu(self.norm_out(h)))
+        return h
