@@ -14,11 +14,12 @@ Examples:
 import argparse
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from fqzoo.apis import init_tokenizer
 from fqzoo.apis.codebook_analysis import analyze_codebook
 from fqzoo.apis.codes import build_split_dataset
+from fqzoo.utils.config import load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,9 +49,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     tokenizer = init_tokenizer(cfg, args.checkpoint, device=args.device)
     files = analyze_codebook(
         tokenizer, build_split_dataset(cfg, args.split), args.out,

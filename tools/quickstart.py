@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Dict
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
 from fqzoo.utils.checkpoint import to_plain
+from fqzoo.utils.config import load_config
 from fqzoo.visualization import reconstruction_grid, save_png
 
 HEADLINE = ('psnr', 'ssim', 'lpips', 'perceptual', 'fid', 'usage',
@@ -77,9 +78,7 @@ def summary_table(metrics: Dict[str, float]) -> str:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.work_dir = args.work_dir
     if args.max_iters is not None:
         cfg.train_cfg.max_iters = args.max_iters

@@ -13,10 +13,11 @@ Examples:
 import argparse
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from fqzoo.apis import init_tokenizer
 from fqzoo.apis.reconstruction import config_resolution, reconstruct_files
+from fqzoo.utils.config import load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,9 +46,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     size = args.size or config_resolution(cfg)
     if size is None:
         raise SystemExit('The config names no image size: pass --size')

@@ -10,11 +10,12 @@ import json
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
 from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
 from fqzoo.utils.checkpoint import to_plain
+from fqzoo.utils.config import load_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,9 +39,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
