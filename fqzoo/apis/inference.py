@@ -7,10 +7,18 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from fqzoo.registry import MODELS
+from fqzoo.registry import GENERATORS, MODELS
 from fqzoo.utils.checkpoint import load_model_weights
 
 TRAINING_ONLY = ('discriminator', 'perceptual_loss')
+
+
+def _as_config(config: Union[str, Path, Config, dict]) -> Config:
+    if isinstance(config, (str, Path)):
+        return Config.fromfile(str(config))
+    if isinstance(config, dict) and not isinstance(config, Config):
+        return Config(config)
+    return config
 
 
 def init_tokenizer(config: Union[str, Path, Config, dict],
@@ -37,10 +45,7 @@ def init_tokenizer(config: Union[str, Path, Config, dict],
         >>> tok = init_tokenizer('configs/quickstart/fq2_effnet_tiny_photos.py')
         >>> idx = tok.encode(torch.zeros(1, 3, 32, 32))
     """
-    if isinstance(config, (str, Path)):
-        config = Config.fromfile(str(config))
-    elif isinstance(config, dict) and not isinstance(config, Config):
-        config = Config(config)
+    config = _as_config(config)
     init_default_scope(config.get('default_scope', 'fqzoo'))
     model_cfg = copy.deepcopy(config.model)
     model_cfg.update({part: None for part in TRAINING_ONLY})
@@ -48,4 +53,35 @@ def init_tokenizer(config: Union[str, Path, Config, dict],
     if checkpoint is not None:
         load_model_weights(model, checkpoint,
                            ignore_prefixes=[f'{part}.' for part in TRAINING_ONLY])
+    return model.to(device).eval()
+
+
+def init_generator(config: Union[str, Path, Config, dict],
+                   checkpoint: Optional[Union[str, Path]] = None,
+                   device: Union[str, torch.device] = 'cpu'):
+    """The user-facing token generator: ``logits`` and ``generate``.
+
+    Args:
+        config (str | Path | Config | dict): a config file or object whose
+            ``model`` is a GENERATORS type (``AutoregressiveGenerator``).
+        checkpoint (str | Path, optional): fqzoo checkpoint (or one written
+            by ``tools/convert/llamagen_gpt.py`` / ``official_far.py``),
+            loaded safely. Defaults to None (random init).
+        device (str | torch.device): Defaults to 'cpu'.
+
+    Returns:
+        AutoregressiveGenerator: in eval mode on ``device``;
+        ``gen.generate(labels)`` returns ``LongTensor[B, G, h, w]`` for
+        ``tok.decode``.
+
+    Example:
+        >>> gen = init_generator('configs/far/far_tiny_fmnist.py')
+        >>> gen.generate(torch.tensor([1]), cfg_scale=2.0).shape
+        torch.Size([1, 2, 8, 8])
+    """
+    config = _as_config(config)
+    init_default_scope(config.get('default_scope', 'fqzoo'))
+    model = GENERATORS.build(copy.deepcopy(config.model))
+    if checkpoint is not None:
+        load_model_weights(model, checkpoint)
     return model.to(device).eval()
