@@ -1,3 +1,3 @@
-from .inference import init_tokenizer
+from .inference import init_generator, init_tokenizer
 
-__all__ = ['init_tokenizer']
+__all__ = ['init_generator', 'init_tokenizer']
