@@ -64,8 +64,10 @@ def rope_table_2d(grid_size: Tuple[int, int], head_dim: int,
 
 
 def apply_rope(x: Tensor, table: Tensor) -> Tensor:
-    """Rotate ``x [B, L, H, D]`` by ``table [L, D // 2, 2]`` (in float32)."""
-    pairs = x.float().reshape(*x.shape[:-1], -1, 2)
+    """Rotate ``x [B, L, H, D]`` by ``table [L, D // 2, 2]`` (in float32,
+    or in ``x``'s dtype when wider)."""
+    pairs = x.to(torch.promote_types(x.dtype, torch.float32))
+    pairs = pairs.reshape(*x.shape[:-1], -1, 2)
     cos = table[None, :, None, :, 0]
     sin = table[None, :, None, :, 1]
     even, odd = pairs[..., 0], pairs[..., 1]
@@ -75,7 +77,8 @@ def apply_rope(x: Tensor, table: Tensor) -> Tensor:
 
 
 class RMSNorm(nn.Module):
-    """Root-mean-square norm computed in float32, with a learned scale."""
+    """Root-mean-square norm computed in float32 (or in the input's dtype
+    when wider), with a learned scale."""
 
     def __init__(self, dim: int, eps: float = 1e-5) -> None:
         super().__init__()
@@ -83,7 +86,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        x32 = x.float()
+        x32 = x.to(torch.promote_types(x.dtype, torch.float32))
         normed = x32 * torch.rsqrt(torch.mean(x32 * x32, dim=-1, keepdim=True)
                                    + self.eps)
         return normed.type_as(x) * self.weight
