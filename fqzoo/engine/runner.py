@@ -10,6 +10,7 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from fqzoo.engine.hooks.random_state import RandomStateHook
 from fqzoo.engine.hooks.safe_checkpoint import SafeCheckpointHook
 from fqzoo.registry import MODEL_WRAPPERS, RUNNERS
 
@@ -19,8 +20,9 @@ HookConfig = Union[dict, Hook]
 @RUNNERS.register_module()
 class TokenizerRunner(Runner):
     """``mmengine.runner.Runner`` that always registers
-    :class:`SafeCheckpointHook`, whatever ``custom_hooks`` a config sets,
-    and runs ``torchrun`` jobs on CPU-only machines (gloo).
+    :class:`SafeCheckpointHook` and :class:`RandomStateHook`, whatever
+    ``custom_hooks`` a config sets, and runs ``torchrun`` jobs on CPU-only
+    machines (gloo). It runs tokenizers and token generators alike.
 
     With it (and :mod:`fqzoo.engine.compat`) every checkpoint the runner
     writes holds only tensors and plain values, and ``resume`` / ``load_from``
@@ -76,8 +78,9 @@ class TokenizerRunner(Runner):
             default_hooks: Optional[Dict[str, HookConfig]] = None,
             custom_hooks: Optional[List[HookConfig]] = None) -> None:
         super().register_hooks(default_hooks, custom_hooks)
-        if not any(isinstance(hook, SafeCheckpointHook) for hook in self.hooks):
-            self.register_hook(SafeCheckpointHook())
+        for hook_type in (SafeCheckpointHook, RandomStateHook):
+            if not any(isinstance(hook, hook_type) for hook in self.hooks):
+                self.register_hook(hook_type())
 
 
 def use_gloo_without_cuda(cfg: Config) -> None:

@@ -51,15 +51,25 @@ def build_with(cfg: Union[dict, nn.Module], **available) -> nn.Module:
 
 @MODELS.register_module()
 class CodeDataPreprocessor(BaseDataPreprocessor):
-    """Collated :class:`~fqzoo.datasets.CodeDataset` batches
-    (``dict(codes=[B, G, h, w], label=[B])``) as ``dict(inputs=codes,
-    data_samples=labels)`` on the model's device."""
+    """Collated :class:`~fqzoo.datasets.CodeDataset` batches as
+    ``dict(inputs=codes [B, G, h, w], data_samples=labels [B])`` on the
+    model's device.
+
+    Codes extracted with augmentation and read with ``view=None`` come as
+    ``[B, A, G, h, w]``: in training one view per sample is drawn here, with
+    torch's random state (which checkpoints restore on resume, unlike the
+    data loader's); in evaluation view 0 is taken.
+    """
 
     def forward(self, data: dict, training: bool = False) -> dict:
         data = self.cast_data(data)
         codes, labels = data['codes'], data['label']
         if isinstance(codes, (list, tuple)):
             codes = torch.stack(list(codes))
+        if codes.dim() == 5:
+            views = (torch.randint(codes.shape[1], (len(codes), ))
+                     if training else torch.zeros(len(codes), dtype=torch.long))
+            codes = codes[torch.arange(len(codes)), views.to(codes.device)]
         labels = torch.as_tensor(labels, device=codes.device)
         return dict(inputs=codes.long(), data_samples=labels.long())
 

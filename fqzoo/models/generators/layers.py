@@ -256,7 +256,8 @@ class TransformerStack(nn.Module):
                  drop_path_rate: float = 0.0, **block_kwargs) -> None:
         super().__init__()
         ffn_hidden_dim = ffn_hidden_dim or swiglu_hidden_dim(width)
-        rates = torch.linspace(0, drop_path_rate, num_layers).tolist()
+        rates = [drop_path_rate * i / max(num_layers - 1, 1)
+                 for i in range(num_layers)]
         self.blocks = nn.ModuleList(
             TransformerBlock(width, num_heads, ffn_hidden_dim,
                              drop_path=rate, **block_kwargs)

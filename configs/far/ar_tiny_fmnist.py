@@ -1,0 +1,13 @@
+# The AR baseline of far_tiny_fmnist.py: plain VQ codes (8x8 positions, one
+# 512-code token each), one linear output layer, and one more trunk layer so
+# both models have about the same parameter count (1.46M); same recipe.
+#   python tools/extract_codes.py configs/vq/vq_tiny_fmnist.py CKPT \
+#       --split train --flip --out work_dirs/codes/vq_fmnist/train
+_base_ = ['./far_tiny_fmnist.py']
+codes_root = 'work_dirs/codes/vq_fmnist/train'
+model = dict(
+    tokens=codes_root,
+    backbone=dict(num_layers=5),
+    head=dict(_delete_=True, type='ParallelLinearHead'),
+)
+train_dataloader = dict(dataset=dict(data_root=codes_root))
