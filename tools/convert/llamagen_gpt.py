@@ -1,0 +1,31 @@
+"""Convert LlamaGen's released class-conditional GPT checkpoints
+(FoundationVision/LlamaGen: ``c2i_B_256.pt``, ``c2i_L_384.pt``,
+``c2i_XL_384.pt`` ...; Sun et al., 2024, arXiv 2406.06525) into an fqzoo
+``AutoregressiveGenerator`` (G = 1, ``ParallelLinearHead``).
+
+Writes the fqzoo checkpoint ``DST`` (``{'state_dict': ..., 'meta': ...}``,
+tensors and plain values) and a standalone config ``--out-config`` so that
+``fqzoo.apis.init_generator(CFG, DST)`` computes the released model's
+logits. Depth, width, vocabulary, classes, SwiGLU width and key/value heads
+are read from the shapes; the heads default to the released size of the
+width (768: 12, 1024: 16, 1280: 20, 1536: 24, 2560: 40) and the token grid
+to 16 (256 px at downsampling 16: pass 24 for the 384 px models). The key
+map is in :mod:`fqzoo.models.generators.released`.
+
+Usage::
+
+    python tools/convert/llamagen_gpt.py c2i_L_384.pt \\
+        checkpoints/llamagen_c2i_l_384.pth \\
+        --out-config configs/converted/llamagen_c2i_l_384.py --grid-size 24
+"""
+from typing import List, Optional
+
+from fqzoo.models.generators.released import converter_main
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    return converter_main('llamagen', __doc__.split('\n\n')[0], argv)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,34 @@
+"""Convert checkpoints of FQGAN's released FAR training code
+(showlab/FQGAN ``autoregressive/train/train_c2i_dual.py`` /
+``train_c2i_triple.py``: FAR-B, FAR-L; Bai et al., 2024, arXiv 2411.16681)
+into an fqzoo ``AutoregressiveGenerator`` (G = 2 or 3,
+``FactorizedARHead``).
+
+Writes the fqzoo checkpoint ``DST`` (``{'state_dict': ..., 'meta': ...}``,
+tensors and plain values) and a standalone config ``--out-config`` so that
+``fqzoo.apis.init_generator(CFG, DST)`` computes the released model's
+logits. Dual or Triple, depth, head depth, width, vocabularies, classes,
+SwiGLU width and key/value heads are read from the shapes; the heads
+default to the released size of the width (FAR-B 1024: 16, FAR-L 1280: 20)
+and the token grid to 16 (256 px at downsampling 16). Released sub-token
+``idx_1`` (``tok_embeddings_1``, ``output_1``: the visual branch) is fqzoo
+sub-token 0, and so on. The key map is in
+:mod:`fqzoo.models.generators.released`.
+
+Usage::
+
+    python tools/convert/official_far.py far_l_dual.pt \\
+        checkpoints/far_l_dual.pth \\
+        --out-config configs/converted/far_l_dual.py --ema
+"""
+from typing import List, Optional
+
+from fqzoo.models.generators.released import converter_main
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    return converter_main('far', __doc__.split('\n\n')[0], argv)
+
+
+if __name__ == '__main__':
+    main()
