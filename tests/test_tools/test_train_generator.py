@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from conftest import REPO, run_tool
 
@@ -39,6 +40,8 @@ model = dict(num_classes=3, tokens=codes_root,
              backbone=dict(width=32, num_layers=1, num_heads=2),
              head=dict(num_heads=2))
 train_dataloader = dict(batch_size=4, dataset=dict(data_root=codes_root))
+val_dataloader = dict(batch_size=8, dataset=dict(data_root=codes_root))
+test_dataloader = val_dataloader
 train_cfg = dict(max_iters={max_iters})
 param_scheduler = []
 custom_hooks = [dict(type='EMAHook', momentum=0.1)]
@@ -78,6 +81,17 @@ def test_train_resume_exact_and_load(tmp_path):
     # no weight decay on norms and biases, 0.05 on matrices
     groups = a['optimizer']['param_groups']
     assert sorted({g['weight_decay'] for g in groups}) == [0.0, 0.05]
+
+    # held-out NLL through tools/test.py (TokenNLL): finite, near log(V)
+    # after 4 steps from zero-initialised outputs
+    metrics_file = tmp_path / 'metrics.json'
+    run_tool(['tools/test.py', str(straight), str(tmp_path / 'a' / 'iter_4.pth'),
+              '--work-dir', str(tmp_path / 't'), '--out', str(metrics_file)])
+    metrics = json.loads(metrics_file.read_text())
+    for g, size in enumerate(SIZES):
+        assert abs(metrics[f'nll_{g}'] - np.log(size)) < 0.5
+    assert metrics['nll'] == pytest.approx(
+        (metrics['nll_0'] + metrics['nll_1']) / 2)
 
     gen = init_generator(straight, tmp_path / 'a' / 'iter_4.pth')
     assert not gen.training

@@ -1,7 +1,7 @@
 # A short CPU schedule for tiny token generators: AdamW (the FAR recipe's
 # betas, decay and clipping) at a higher lr with warm-up and cosine decay,
 # by iteration.
-max_iters = 1500
+max_iters = 2000
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 optim_wrapper = dict(
     type='OptimWrapper',

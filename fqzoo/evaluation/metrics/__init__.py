@@ -4,8 +4,9 @@ from .feature_extractors import EFFNET_EXTRACTOR, FeatureExtractorEfficientNetLi
 from .fid import FID, OfflineFID, frechet_distance
 from .perceptual import PerceptualDistance
 from .pixel import PSNR, SSIM, psnr, ssim
+from .token_nll import TokenNLL
 
 __all__ = ['CodebookUsage', 'EFFNET_EXTRACTOR', 'FID',
            'FeatureExtractorEfficientNetLite0', 'OfflineFID',
-           'PerceptualDistance', 'PSNR', 'SSIM', 'frechet_distance', 'psnr',
-           'ssim']
+           'PerceptualDistance', 'PSNR', 'SSIM', 'TokenNLL', 'frechet_distance',
+           'psnr', 'ssim']

@@ -231,10 +231,21 @@ class AutoregressiveGenerator(BaseModel):
         if mode == 'tensor':
             return self.logits(inputs, data_samples)
         if mode == 'predict':
-            with torch.no_grad():
-                losses = self.loss(inputs, data_samples)
-            return [dict(nll=float(losses['loss']))] * len(inputs)
+            return self.predict(inputs, data_samples)
         raise RuntimeError(f'Invalid mode "{mode}".')
+
+    @torch.no_grad()
+    def predict(self, indices: Tensor, labels: Tensor) -> List[dict]:
+        """Per-sample ``dict(nll=[nats per position of sub-token g ...])``
+        of teacher-forced codes (what :class:`~fqzoo.evaluation.TokenNLL`
+        reads)."""
+        logits = self.logits(indices, labels)
+        targets = self._flat_tokens(indices)
+        nll = torch.stack([
+            F.cross_entropy(lg.transpose(1, 2), targets[..., g],
+                            reduction='none').mean(1)
+            for g, lg in enumerate(logits)], dim=1)
+        return [dict(nll=row.tolist()) for row in nll.cpu()]
 
     @torch.no_grad()
     def generate(self, labels: Tensor, cfg_scale: Union[float, Sequence] = 1.0,
