@@ -3,7 +3,7 @@
 Classifier-free guidance (Ho & Salimans, 2022) mixes the logits of the
 conditional and the null-class pass, ``u + s (c - u)``; top-k keeps the k
 most likely codes, top-p (Holtzman et al., 2020) the smallest set whose
-probability reaches p (the code that crosses p is kept). Every function
+probability exceeds p (the code that crosses p is kept). Every function
 works on ``[B, V]`` logits; ``generator`` may be one ``torch.Generator`` or
 a list of B of them (one per sample, so a sample's tokens depend only on its
 own seed, whatever batch it is drawn in).
@@ -33,7 +33,7 @@ def filter_logits(logits: Tensor, top_k: int = 0,
         top_k (int): keep the k largest (ties at the k-th value are kept);
             0 keeps all. Defaults to 0.
         top_p (float): keep the most likely codes until their probability
-            reaches ``top_p`` (at least one); 1 keeps all. Defaults to 1.
+            exceeds ``top_p`` (at least one); 1 keeps all. Defaults to 1.
 
     Returns:
         Tensor: a new tensor.
