@@ -1,4 +1,4 @@
-"""Image grids for looking at reconstructions."""
-from .grid import reconstruction_grid, save_png
+"""Image grids for looking at reconstructions and samples."""
+from .grid import image_grid, reconstruction_grid, save_png
 
-__all__ = ['reconstruction_grid', 'save_png']
+__all__ = ['image_grid', 'reconstruction_grid', 'save_png']

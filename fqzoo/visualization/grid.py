@@ -1,4 +1,5 @@
-"""Originals | reconstructions grids as uint8 RGB arrays and PNG files."""
+"""Image grids (originals | reconstructions, samples) as uint8 RGB arrays
+and PNG files."""
 from pathlib import Path
 from typing import Union
 
@@ -37,11 +38,41 @@ def reconstruction_grid(originals: Tensor, recons: Tensor,
         raise ValueError('originals and recons must both be [N, 3, H, W], got '
                          f'{tuple(originals.shape)} and {tuple(recons.shape)}')
     pairs = torch.stack([originals, recons], dim=1).flatten(0, 1)
-    pairs = (pairs.detach().float().cpu().clamp(-1, 1) + 1) * 127.5
+    return image_grid(pairs, 2 * min(len(originals), pairs_per_row),
+                      padding=padding, scale=scale)
+
+
+def image_grid(images: Tensor, ncol: int, padding: int = 2,
+               scale: int = 1) -> np.ndarray:
+    """Images in rows of ``ncol`` on a white background.
+
+    Args:
+        images (Tensor): ``[N, 3, H, W]``, floats in [-1, 1] or uint8.
+        ncol (int): images per row.
+        padding (int): pixels between images. Defaults to 2.
+        scale (int): nearest-neighbour upscaling of each image.
+            Defaults to 1.
+
+    Returns:
+        np.ndarray: ``uint8`` RGB image ``[rows * (s*H + p) + p,
+        ncol' * (s*W + p) + p, 3]`` with ``ncol' = min(N, ncol)`` and
+        ``rows = ceil(N / ncol)``.
+
+    Example:
+        >>> image_grid(torch.zeros(5, 3, 8, 8, dtype=torch.uint8), 4).shape
+        (22, 42, 3)
+    """
+    if images.dim() != 4:
+        raise ValueError(f'images must be [N, 3, H, W], got '
+                         f'{tuple(images.shape)}')
+    images = images.detach().cpu()
+    if images.dtype == torch.uint8:
+        pixels = images.float()
+    else:
+        pixels = (images.float().clamp(-1, 1) + 1) * 127.5
     if scale > 1:
-        pairs = pairs.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
-    cols = 2 * min(len(originals), pairs_per_row)
-    grid = make_grid(pairs, nrow=cols, padding=padding, pad_value=255)
+        pixels = pixels.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+    grid = make_grid(pixels, nrow=ncol, padding=padding, pad_value=255)
     return grid.round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 

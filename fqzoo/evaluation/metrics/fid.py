@@ -12,7 +12,8 @@ torch-fidelity's extractors:
   in a wheel) and logs ``fid_effnet_offline``: a proxy for tracking
   progress, **not comparable to published FID**.
 """
-from typing import Dict, List, Optional, Sequence
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -145,16 +146,20 @@ class FID(_FeatureMetric):
             'is_inception': inception_score[KEY_METRIC_ISC_MEAN]}
 
 
-def _build_inception(checkpoint: Optional[str]) -> torch.nn.Module:
-    """torch-fidelity's Inception from a local file, the hub cache or the web."""
+def check_inception_weights(checkpoint: Optional[str]) -> None:
+    """Make sure a local Inception weights file holds tensors only:
+    torch-fidelity unpickles it with ``weights_only=False``."""
     if checkpoint is not None:
-        # torch-fidelity unpickles with weights_only=False: make sure first
-        # the file holds tensors only.
         torch.load(checkpoint, map_location='cpu', weights_only=True)
+
+
+@contextmanager
+def inception_weights_errors() -> Iterator[None]:
+    """Turn torch-fidelity's failure to find or download its Inception
+    weights (an ``OSError``) into a ``FileNotFoundError`` saying where to
+    get them and how to pass them."""
     try:
-        return create_feature_extractor(
-            'inception-v3-compat', ['2048', 'logits_unbiased'], cuda=False,
-            verbose=False, feature_extractor_weights_path=checkpoint)
+        yield
     except OSError as err:
         raise FileNotFoundError(
             f'FID/IS need torch-fidelity\'s Inception-v3 weights '
@@ -163,6 +168,15 @@ def _build_inception(checkpoint: Optional[str]) -> torch.nn.Module:
             f'({err}). Download {URL_INCEPTION_V3} elsewhere and pass '
             'inception_checkpoint=<path>, or copy it into that cache folder.'
         ) from err
+
+
+def _build_inception(checkpoint: Optional[str]) -> torch.nn.Module:
+    """torch-fidelity's Inception from a local file, the hub cache or the web."""
+    check_inception_weights(checkpoint)
+    with inception_weights_errors():
+        return create_feature_extractor(
+            'inception-v3-compat', ['2048', 'logits_unbiased'], cuda=False,
+            verbose=False, feature_extractor_weights_path=checkpoint)
 
 
 @METRICS.register_module()

@@ -4,6 +4,10 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from fqzoo.utils.images import to_uint8
+
+__all__ = ['stack_field', 'to_unit_range', 'to_uint8']
+
 
 def stack_field(data_samples: Sequence[dict], key: str) -> Tensor:
     """Stack one field of the per-sample dicts of a val/test step."""
@@ -13,8 +17,3 @@ def stack_field(data_samples: Sequence[dict], key: str) -> Tensor:
 def to_unit_range(images: Tensor) -> Tensor:
     """[-1, 1] float images to [0, 1], clamped, float64 (for exact sums)."""
     return ((images.double() + 1) / 2).clamp(0, 1)
-
-
-def to_uint8(images: Tensor) -> Tensor:
-    """[-1, 1] float images to uint8 [0, 255], the input torch-fidelity expects."""
-    return ((images.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)

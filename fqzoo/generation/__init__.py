@@ -1,0 +1,21 @@
+"""Sampling at scale and generation metrics: the engines of
+``tools/sample.py``, ``tools/eval_generation.py`` and
+``tools/train_fmnist_classifier.py``.
+
+One module per concern, imported where used (sampling does not load the
+metrics' feature extractors):
+
+- :mod:`.plan`: the class, seed and shard of each sample;
+- :mod:`.shards`: resumable shard files, the settings guard, the ``.npz``;
+- :mod:`.sampler`: batched, resumable, multi-process sampling
+  (:func:`~.sampler.run_sampling`);
+- :mod:`.outputs`: ``samples.npz``, grids, ``sampling.json``;
+- :mod:`.distributed`, :mod:`.provenance`: process groups, hashes;
+- :mod:`.inputs`: samples and reference images;
+- :mod:`.fidelity`: gFID, IS, precision/recall (torch-fidelity) and the
+  offline FID;
+- :mod:`.fmnist_classifier`, :mod:`.classifier_metrics`: the Fashion-MNIST
+  classifier and its metrics;
+- :mod:`.evaluate`: all metrics of a samples file
+  (:func:`~.evaluate.evaluate_samples`).
+"""

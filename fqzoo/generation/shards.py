@@ -1,0 +1,157 @@
+"""The files of a sampling run: shards, the settings guard, the ``.npz``.
+
+Every shard is one ``shard_{i:05d}.npz`` (``tokens [n, G, h, w]``,
+``images [n, H, W, 3]`` uint8, ``labels [n]``, ``seeds [n]``, ``seconds``:
+generation and decoding time), written under a temporary name and renamed,
+so a shard file that reads back whole is complete. ``.settings.json``
+records what the samples depend on; a folder made with other settings is
+refused. The final ``samples.npz`` is written in the layout of the ADM
+evaluator (guided-diffusion's ``evaluations/evaluator.py`` reads ``arr_0``,
+uint8 ``[N, H, W, 3]``; ``arr_1`` holds the labels), streamed shard by shard
+so 50k ImageNet-size samples never sit in memory at once.
+"""
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+SETTINGS = '.settings.json'
+SHARD_KEYS = ('tokens', 'images', 'labels', 'seeds', 'seconds')
+
+
+def shard_path(out_dir: Union[str, Path], shard: int) -> Path:
+    """``out_dir/shard_{shard:05d}.npz``."""
+    return Path(out_dir) / f'shard_{shard:05d}.npz'
+
+
+def write_shard(path: Path, **arrays: np.ndarray) -> Path:
+    """``np.savez`` to a temporary name in the same folder, then renamed."""
+    tmp = path.with_name(f'.{path.stem}.tmp.npz')
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def read_shard(path: Path) -> Dict[str, np.ndarray]:
+    """Every array of a shard file, loaded."""
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def shard_complete(path: Path, labels: np.ndarray, seeds: np.ndarray) -> bool:
+    """Whether ``path`` reads back whole with these labels and seeds (a
+    missing, truncated or foreign file is not complete)."""
+    if not path.is_file():
+        return False
+    try:
+        with np.load(path) as data:
+            if not set(SHARD_KEYS) <= set(data.files):
+                return False
+            count = len(labels)
+            return (np.array_equal(data['labels'], labels)
+                    and np.array_equal(data['seeds'], seeds)
+                    and len(data['tokens']) == count
+                    and len(data['images']) == count)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return False
+
+
+def check_settings(out_dir: Union[str, Path], settings: dict,
+                   write: bool = True) -> None:
+    """Refuse a folder whose samples were made with other settings.
+
+    The first call records ``settings`` in ``out_dir/.settings.json``
+    (when ``write``); later calls compare with it.
+
+    Raises:
+        ValueError: naming every setting that differs, with both values.
+    """
+    path = Path(out_dir) / SETTINGS
+    settings = json.loads(json.dumps(settings))
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old != settings:
+            changed = [f'{k}: {old.get(k)!r} in the folder, now '
+                       f'{settings.get(k)!r}'
+                       for k in sorted(set(old) | set(settings))
+                       if old.get(k) != settings.get(k)]
+            raise ValueError(
+                f'{out_dir} holds samples made with other settings ('
+                + '; '.join(changed) + '): use another output folder or '
+                'delete it')
+    elif write:
+        write_json(path, settings)
+
+
+def write_json(path: Union[str, Path], data: dict) -> Path:
+    """JSON (indented) written to a temporary name, then renamed."""
+    path = Path(path)
+    tmp = path.with_name(f'.{path.name}.tmp')
+    tmp.write_text(json.dumps(data, indent=2) + '\n')
+    os.replace(tmp, path)
+    return path
+
+
+def write_npz_streamed(path: Union[str, Path],
+                       arrays: Sequence[Tuple[str, Tuple[int, ...], np.dtype,
+                                              Iterable[np.ndarray]]]
+                       ) -> Path:
+    """An uncompressed ``.npz`` whose arrays are written chunk by chunk.
+
+    Args:
+        path (str | Path): the file; written to a temporary name and
+            renamed.
+        arrays (Sequence[tuple]): ``(name, shape, dtype, chunks)`` per
+            array; the chunks are C-ordered pieces along the first axis
+            whose rows add up to ``shape[0]``.
+
+    Returns:
+        Path: ``path``, which ``np.load`` reads as usual.
+
+    Raises:
+        ValueError: chunks of the wrong dtype, row shape or total length.
+    """
+    path = Path(path)
+    tmp = path.with_name(f'.{path.stem}.tmp.npz')
+    try:
+        with zipfile.ZipFile(tmp, 'w', compression=zipfile.ZIP_STORED,
+                             allowZip64=True) as archive:
+            for name, shape, dtype, chunks in arrays:
+                _write_npy_member(archive, name, tuple(shape),
+                                  np.dtype(dtype), chunks)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    return path
+
+
+def _write_npy_member(archive: zipfile.ZipFile, name: str,
+                      shape: Tuple[int, ...], dtype: np.dtype,
+                      chunks: Iterable[np.ndarray]) -> None:
+    header = dict(descr=npy_format.dtype_to_descr(dtype),
+                  fortran_order=False, shape=shape)
+    rows = 0
+    with archive.open(f'{name}.npy', 'w', force_zip64=True) as file:
+        npy_format.write_array_header_1_0(file, header)
+        for chunk in chunks:
+            chunk = np.ascontiguousarray(chunk)
+            if chunk.dtype != dtype or chunk.shape[1:] != shape[1:]:
+                raise ValueError(f'{name}: chunk {chunk.dtype} '
+                                 f'{chunk.shape} does not fit {dtype} '
+                                 f'{shape}')
+            file.write(chunk.tobytes())
+            rows += len(chunk)
+    if rows != shape[0]:
+        raise ValueError(f'{name}: {rows} rows written, expected '
+                         f'{shape[0]}')
+
+
+def load_json(path: Union[str, Path]) -> Optional[dict]:
+    """The JSON at ``path``, or None when it does not exist."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else None
