@@ -1,8 +1,10 @@
 """Train and evaluate several configs under the same budget and compare them.
 
-Each (config, seed) run trains in its own process in
-``WORK_DIR/<config name>/seed_<s>/`` and is tested on the config's test
-split; then ``WORK_DIR/ablation.md``, ``ablation.csv``,
+The configs are tokenizers or token generators. Each (config, seed) run
+trains in its own process in ``WORK_DIR/<config name>/seed_<s>/`` and is
+tested on the config's test split (a generator with a ``sample_eval`` entry
+is also sampled and scored per guidance scale); then
+``WORK_DIR/ablation.md``, ``ablation.csv``,
 ``ablation_summary.csv`` and ``ablation.png`` are written. Started again
 with the same ``--work-dir``, finished runs are skipped (see docs/ablations.md).
 
@@ -11,6 +13,8 @@ Examples:
         --max-iters 1000 --seeds 0 1 2 --work-dir work_dirs/ablation
     python tools/ablate.py configs/ablation/*.py --cfg-options \\
         train_dataloader.batch_size=16
+    python tools/ablate.py configs/ablation/far_heads/*.py \\
+        --work-dir work_dirs/far_heads
 """
 import argparse
 

@@ -16,3 +16,13 @@ model = dict(
 train_dataloader = dict(dataset=dict(data_root=codes_root))
 val_dataloader = dict(dataset=dict(data_root=test_codes_root))
 test_dataloader = val_dataloader
+# tools/ablate.py: samples through the VQ tokenizer, as for the FAR head
+# ablation (configs/ablation/far_heads/_base_/sample_eval.py).
+sample_eval = dict(
+    tokenizer=('configs/vq/vq_tiny_fmnist.py',
+               'work_dirs/fmnist/vq_tok/iter_1500.pth'),
+    num=1000,
+    cfg_scale=[1.0, 3.0],
+    batch_size=250,
+    eval_args=['--metrics', '--fmnist-classifier'],
+)

@@ -1,8 +1,13 @@
-"""Train and evaluate several tokenizer configs under one budget, and compare.
+"""Train and evaluate several configs under one budget, and compare.
 
-Each (config, seed) run trains in its own process (``tools/train.py``) and
-is evaluated on the test split in another (``tools/test.py --out``), so a
-crash or a NaN loss in one run cannot take the others down. A run's outcome
+The configs are tokenizers or token generators. Each (config, seed) run
+trains in its own process (``tools/train.py``) and is evaluated on the test
+split in another (``tools/test.py --out``: reconstruction metrics, or a
+generator's held-out NLL), so a crash or a NaN loss in one run cannot take
+the others down. A generator config with a ``sample_eval`` entry is then
+sampled (``tools/sample.py``) and its samples scored
+(``tools/eval_generation.py``) at each guidance scale it lists, each in its
+own process too (:func:`sample_eval_spec`). A run's outcome
 is written atomically to ``DIR/<config stem>/seed_<s>/result.json`` when it
 ends; a run with that file is finished and skipped when the ablation is
 started again with the same ``DIR``. The report is ``DIR/ablation.md``,
@@ -40,10 +45,19 @@ from fqzoo.registry import MODELS
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_TOOL = REPO / 'tools' / 'train.py'
 TEST_TOOL = REPO / 'tools' / 'test.py'
+SAMPLE_TOOL = REPO / 'tools' / 'sample.py'
+EVAL_TOOL = REPO / 'tools' / 'eval_generation.py'
 RESULT_FILE = 'result.json'
 # Parts of the trained model that a tokenizer does not need at inference:
 # they are not counted in ``params``.
 TRAINING_ONLY = ('discriminator', 'perceptual_loss', 'regularizers')
+# Sampling speeds from ``sampling.json`` kept per guidance scale.
+SAMPLING_TIMINGS = ('images_per_s', 'tokens_per_s')
+# Generation metrics (``tools/eval_generation.py``'s keys) that get table
+# columns, per guidance scale, in this order.
+GENERATION_COLUMNS = ('fmnist_class_accuracy', 'fid_fmnist_classifier',
+                      'gfid', 'is', 'precision', 'recall',
+                      'fid_effnet_offline')
 
 
 @dataclass
@@ -56,17 +70,24 @@ class RunResult:
         seed (int): ``randomness.seed`` of the run.
         status (str): ``'ok'`` or ``'failed'``.
         reason (str): why a failed run failed (its last error line).
-        metrics (dict): test metrics (``tools/test.py --out``).
-        quantizer (str): quantizer type, with the sub-quantizer's type in
-            brackets for quantizers built from one (FQ, RVQ).
-        codebook_size (int): codes per sub-codebook K.
-        num_codebooks (int): sub-codebooks G (the index tuple length).
-        bits_per_token (float): ``G * log2(K)``.
+        metrics (dict): test metrics (``tools/test.py --out``), then a
+            generator's sampling and generation metrics as
+            ``<key>@cfg<scale>``.
+        model (str): a tokenizer's quantizer type, with the sub-quantizer's
+            type in brackets for quantizers built from one (FQ, RVQ); a
+            generator's head type.
+        codebook_sizes (list[int]): codes per sub-token, one entry per
+            sub-token (G of them: the index tuple length).
+        bits_per_token (float): ``sum(log2(V_g))``, the bits of one index
+            tuple.
+        grid (str): a generator's token grid ``'hxw'``; empty for
+            tokenizers (theirs depends on the image size).
         params (int): parameters of the inference tokenizer (encoder, heads,
             quantizer, decoder; not the discriminator, perceptual loss or
-            regularizers with their teachers).
+            regularizers with their teachers), or of the whole generator.
         train_time_s (float): wall time of training, seconds.
-        eval_time_s (float): wall time of the test run, seconds.
+        eval_time_s (float): wall time of the test run (and of sampling
+            and scoring samples), seconds.
         max_iters (int): iterations trained.
         work_dir (str): the run's work dir.
         checkpoint (str): the evaluated checkpoint.
@@ -78,10 +99,10 @@ class RunResult:
     status: str = 'failed'
     reason: str = ''
     metrics: Dict[str, float] = field(default_factory=dict)
-    quantizer: str = ''
-    codebook_size: int = 0
-    num_codebooks: int = 0
+    model: str = ''
+    codebook_sizes: List[int] = field(default_factory=list)
     bits_per_token: float = 0.0
+    grid: str = ''
     params: int = 0
     train_time_s: float = 0.0
     eval_time_s: float = 0.0
@@ -127,23 +148,78 @@ def apply_budget(cfg: Config, *, max_iters: Optional[int] = None,
 
 
 def describe_model(cfg: Config) -> dict:
-    """Quantizer name, codebook shape, bits per token and parameter count of
-    the inference tokenizer ``cfg.model`` builds (its training-only parts,
-    :data:`TRAINING_ONLY`, are left out, so no teacher weights are needed).
+    """The :class:`RunResult` fields that describe the model ``cfg.model``
+    builds: ``model``, ``codebook_sizes``, ``bits_per_token``, ``grid`` and
+    ``params``.
+
+    The built model says what it is: a tokenizer has a ``quantizer`` (it is
+    built without its training-only parts, :data:`TRAINING_ONLY`, so no
+    teacher weights are needed); a token generator has a ``head``, its
+    ``codebook_sizes`` and ``grid_size``.
     """
     init_default_scope(cfg.get('default_scope', 'fqzoo'))
     model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.update(discriminator=None, perceptual_loss=None, regularizers=[])
+    for key in TRAINING_ONLY:
+        model_cfg.pop(key, None)
     model = MODELS.build(model_cfg)
-    quantizer = model.quantizer
-    name = type(quantizer).__name__
-    inner = cfg.model.quantizer.get('quantizer')
-    if isinstance(inner, dict) and 'type' in inner:
-        name = f'{name}({inner["type"]})'
-    size, groups = int(quantizer.codebook_size), int(quantizer.num_codebooks)
-    return dict(quantizer=name, codebook_size=size, num_codebooks=groups,
-                bits_per_token=groups * math.log2(size),
+    if hasattr(model, 'quantizer'):
+        quantizer = model.quantizer
+        name = type(quantizer).__name__
+        inner = cfg.model.quantizer.get('quantizer')
+        if isinstance(inner, dict) and 'type' in inner:
+            name = f'{name}({inner["type"]})'
+        sizes = [int(quantizer.codebook_size)] * int(quantizer.num_codebooks)
+        grid = ''
+    else:
+        name = type(model.head).__name__
+        sizes = [int(v) for v in model.codebook_sizes]
+        grid = 'x'.join(map(str, model.grid_size))
+    return dict(model=name, codebook_sizes=sizes, grid=grid,
+                bits_per_token=sum(math.log2(v) for v in sizes),
                 params=sum(p.numel() for p in model.parameters()))
+
+
+def sample_eval_spec(cfg: Config) -> Optional[dict]:
+    """The config's ``sample_eval`` entry, checked and completed, or None.
+
+    ``sample_eval = dict(tokenizer=(CONFIG, CHECKPOINT), num=N,
+    cfg_scale=[1.0, 3.0], batch_size=B, sample_args=[...],
+    eval_args=[...])``: after testing, a generator run draws ``num``
+    class-balanced samples at each guidance scale with ``tools/sample.py``
+    (``batch_size`` defaults to 32; ``sample_args`` are more of its
+    options) and, when ``eval_args`` are given, scores them with
+    ``tools/eval_generation.py`` and those arguments (e.g. ``['--metrics',
+    '--fmnist-classifier']``). Relative paths are from the repository root.
+
+    Raises:
+        ValueError: an unknown key, or a tokenizer that is not a
+            ``(config, checkpoint)`` pair.
+        FileNotFoundError: a tokenizer file is missing.
+    """
+    spec = cfg.get('sample_eval')
+    if not spec:
+        return None
+    known = {'tokenizer', 'num', 'cfg_scale', 'batch_size', 'sample_args',
+             'eval_args'}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ValueError(f'sample_eval: unknown keys {unknown}, known: '
+                         f'{sorted(known)}')
+    tokenizer = [str(path) for path in spec['tokenizer']]
+    if len(tokenizer) != 2:
+        raise ValueError(f'sample_eval: tokenizer must be (config, '
+                         f'checkpoint), got {spec["tokenizer"]}')
+    for path in tokenizer:
+        if not (REPO / path).is_file():
+            raise FileNotFoundError(f'sample_eval: {path} not found')
+    scales = spec.get('cfg_scale', 1.0)
+    if not isinstance(scales, (list, tuple)):
+        scales = [scales]
+    return dict(tokenizer=tokenizer, num=int(spec['num']),
+                cfg_scale=[float(s) for s in scales],
+                batch_size=int(spec.get('batch_size', 32)),
+                sample_args=[str(a) for a in spec.get('sample_args') or []],
+                eval_args=[str(a) for a in spec.get('eval_args') or []])
 
 
 # ------------------------------------------------------------ run outputs
@@ -287,10 +363,13 @@ def run_one(config: str, run_dir: Path, seed: int, *,
     The config with the shared overrides is written to
     ``run_dir/config.py``; training runs ``tools/train.py`` on it (resuming
     from ``run_dir/last_checkpoint`` when an interrupted run left one),
-    testing ``tools/test.py --out run_dir/metrics.json``. Process output goes
-    to ``run_dir/train.log`` and ``run_dir/test.log``. Any failure (config
-    error, crash, NaN loss, no checkpoint, non-finite metric) gives a
-    ``'failed'`` result with the reason instead of an exception.
+    testing ``tools/test.py --out run_dir/metrics.json``; a config with a
+    ``sample_eval`` entry is then sampled and scored at each guidance scale
+    (:func:`sample_eval_spec`, :func:`sample_and_evaluate`). Process output
+    goes to ``run_dir/train.log``, ``run_dir/test.log`` and the sampling
+    logs. Any failure (config error, crash, NaN loss, no checkpoint,
+    non-finite metric) gives a ``'failed'`` result with the reason instead
+    of an exception.
 
     Args:
         config (str): config file path.
@@ -328,6 +407,7 @@ def _train_and_test(result: RunResult, run_dir: Path,
     cfg.work_dir = str(run_dir)
     result.max_iters = int(cfg.train_cfg.max_iters)
     result.__dict__.update(describe_model(cfg))
+    sample_eval = sample_eval_spec(cfg)
     run_config = run_dir / 'config.py'
     cfg.dump(str(run_config))
 
@@ -360,14 +440,80 @@ def _train_and_test(result: RunResult, run_dir: Path,
         result.reason = (last_error_line(run_dir / 'test.log')
                          or f'testing exited with code {code}')
         return result
-    result.metrics = {k: v for k, v in json.loads(
-        metrics_file.read_text()).items() if isinstance(v, (int, float))}
+    result.metrics = numeric(json.loads(metrics_file.read_text()))
+    if sample_eval:
+        result.reason = sample_and_evaluate(result, run_dir, run_config,
+                                            sample_eval, env)
+        if result.reason:
+            return result
     bad = [k for k, v in result.metrics.items() if not math.isfinite(v)]
     if bad:
-        result.reason = f'non-finite test metrics: {", ".join(bad)}'
+        result.reason = f'non-finite metrics: {", ".join(bad)}'
         return result
     result.status = 'ok'
     return result
+
+
+def numeric(metrics: dict) -> Dict[str, float]:
+    """The entries of ``metrics`` that are numbers (not per-class dicts)."""
+    return {k: v for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def sample_and_evaluate(result: RunResult, run_dir: Path, run_config: Path,
+                        spec: dict, env: Optional[dict]) -> str:
+    """Sample the trained generator at each guidance scale of ``spec`` and
+    score the samples; their metrics go into ``result.metrics``.
+
+    At scale S, ``tools/sample.py`` writes ``run_dir/samples_cfgS/``
+    (``samples.npz``, grids, ``sampling.json``; a complete folder is
+    reused) and, when ``spec`` has ``eval_args``, ``tools/eval_generation.py``
+    writes its ``metrics.json``. The sampling speeds
+    (:data:`SAMPLING_TIMINGS`) and every numeric generation metric are
+    stored as ``<key>@cfgS``; output goes to ``run_dir/sample_cfgS.log``
+    and ``run_dir/eval_cfgS.log``.
+
+    Args:
+        result (RunResult): the tested run (``checkpoint`` set); its
+            ``metrics`` and ``eval_time_s`` are updated.
+        run_dir (Path): the run's work dir.
+        run_config (Path): the generator config the run trained.
+        spec (dict): from :func:`sample_eval_spec`.
+        env (dict, optional): environment of the processes.
+
+    Returns:
+        str: why it failed, empty when it did not.
+    """
+    config, checkpoint = spec['tokenizer']
+    for scale in spec['cfg_scale']:
+        tag = f'cfg{scale}'
+        out = run_dir / f'samples_{tag}'
+        log = run_dir / f'sample_{tag}.log'
+        code, seconds = _run_process(
+            [sys.executable, str(SAMPLE_TOOL), str(run_config),
+             result.checkpoint, '--tokenizer', config, checkpoint, '--num',
+             str(spec['num']), '--cfg-scale', str(scale), '--batch-size',
+             str(spec['batch_size']), '--out', str(out),
+             *spec['sample_args']], log, env)
+        result.eval_time_s += seconds
+        if code != 0:
+            return (f'sampling at cfg {scale}: '
+                    f'{last_error_line(log) or f"exited with code {code}"}')
+        timings = json.loads((out / 'sampling.json').read_text())['timings']
+        metrics = {k: timings[k] for k in SAMPLING_TIMINGS}
+        if spec['eval_args']:
+            log, metrics_file = run_dir / f'eval_{tag}.log', out / 'metrics.json'
+            code, seconds = _run_process(
+                [sys.executable, str(EVAL_TOOL), str(out / 'samples.npz'),
+                 *spec['eval_args'], '--out', str(metrics_file)], log, env)
+            result.eval_time_s += seconds
+            if code != 0 or not metrics_file.is_file():
+                return (f'scoring samples at cfg {scale}: '
+                        f'{last_error_line(log) or f"exited with code {code}"}')
+            metrics.update(numeric(json.loads(
+                metrics_file.read_text())['metrics']))
+        result.metrics.update({f'{k}@{tag}': v for k, v in metrics.items()})
+    return ''
 
 
 def run_ablation(configs: Sequence[str], work_dir: str, *,
@@ -381,8 +527,10 @@ def run_ablation(configs: Sequence[str], work_dir: str, *,
     """Run every (config, seed) in ``work_dir/<config stem>/seed_<s>/``.
 
     Runs with a ``result.json`` are finished and not run again (failed ones
-    are when ``retry_failed``; their run dir is emptied first). A run that
-    was interrupted resumes from its last checkpoint.
+    are when ``retry_failed``: one whose training failed starts from an
+    empty run dir; one that failed before or after training keeps its
+    checkpoints, so a trained run is only evaluated again). A run that was
+    interrupted resumes from its last checkpoint.
 
     Args:
         configs (Sequence[str]): config files; their stems must differ.
@@ -414,8 +562,11 @@ def run_ablation(configs: Sequence[str], work_dir: str, *,
         if done is not None and (done.ok or not retry_failed):
             results[run_dir] = done
         else:
-            if done is not None:
+            if done is not None and done.train_time_s and \
+                    not done.checkpoint:
                 shutil.rmtree(run_dir)
+            elif done is not None:
+                (run_dir / RESULT_FILE).unlink()
             todo.append((config, seed, run_dir))
     report = (progress or Progress)(len(todo))
     if len(results):
@@ -431,22 +582,63 @@ def run_ablation(configs: Sequence[str], work_dir: str, *,
 
 
 # ---------------------------------------------------------------- report
+def _per_sub(keys: Sequence[str], stat: str) -> List[str]:
+    """``stat_0``, ``stat_1``, ... of ``keys``, in index order."""
+    return sorted((k for k in keys if k.startswith(f'{stat}_')
+                   and k[len(stat) + 1:].isdigit()),
+                  key=lambda k: int(k.rsplit('_', 1)[1]))
+
+
 def metric_columns(results: Sequence[RunResult]) -> List[Tuple[str, str]]:
-    """``(header, metric key)`` of the table's metric columns, in order:
-    PSNR, SSIM, the perceptual distance and FID under their keys, then
-    usage and perplexity per sub-codebook."""
+    """``(header, metric key)`` of the table's metric columns, in order.
+
+    Tokenizers: PSNR, SSIM, the perceptual distance and FID under their
+    keys, usage and perplexity per sub-codebook. Generators: held-out
+    ``nll`` (and ``nll_g`` per sub-token when there are several),
+    ``bits_per_position``, then per guidance scale the generation metrics
+    of :data:`GENERATION_COLUMNS` (``<key>@cfg<scale>``)."""
     keys = sorted({k for r in results for k in r.metrics})
+    plain = [k for k in keys if '@' not in k]
     columns = [(name.upper(), name) for name in ('psnr', 'ssim')
-               if name in keys]
-    columns += [(key, key) for key in keys
+               if name in plain]
+    columns += [(key, key) for key in plain
                 if 'perceptual' in key or key.startswith('lpips')]
-    columns += [(key, key) for key in keys if key.startswith('fid')]
+    columns += [(key, key) for key in plain if key.startswith('fid')]
+    nll_g = _per_sub(plain, 'nll')
+    nll_g = nll_g if len(nll_g) > 1 else []   # nll_0 is nll when G = 1
+    columns += [(k, k) for k in ['nll', *nll_g, 'bits_per_position']
+                if k in plain]
     for stat in ('usage', 'perplexity'):
-        per_sub = sorted((k for k in keys if k.startswith(f'{stat}_')
-                          and k[len(stat) + 1:].isdigit()),
-                         key=lambda k: int(k.rsplit('_', 1)[1]))
-        columns += [(k, k) for k in per_sub or [k for k in keys if k == stat]]
+        per_sub = _per_sub(plain, stat)
+        columns += [(k, k) for k in per_sub or [k for k in plain if k == stat]]
+    scales = sorted({k.split('@cfg', 1)[1] for k in keys if '@cfg' in k},
+                    key=float)
+    for scale in scales:
+        columns += [(key, key) for key in (f'{name}@cfg{scale}' for name in
+                                           GENERATION_COLUMNS) if key in keys]
     return columns
+
+
+def tokens_text(sizes: Sequence[int]) -> str:
+    """``'V x G'`` when the G sub-tokens share one size, else their sizes
+    (``'(16, 12)'``); ``'-'`` for none."""
+    if not sizes:
+        return '-'
+    if len(set(sizes)) == 1:
+        return f'{sizes[0]} x {len(sizes)}'
+    return f'({", ".join(map(str, sizes))})'
+
+
+DESCRIPTION_FIELDS = ['model', 'tokens', 'num_codebooks', 'bits_per_token',
+                      'grid', 'params']
+
+
+def description(result: RunResult) -> dict:
+    """The :data:`DESCRIPTION_FIELDS` of a run, as the report shows them."""
+    return dict(model=result.model, tokens=tokens_text(result.codebook_sizes),
+                num_codebooks=len(result.codebook_sizes),
+                bits_per_token=result.bits_per_token, grid=result.grid,
+                params=result.params)
 
 
 def aggregate(results: Sequence[RunResult]) -> List[dict]:
@@ -462,10 +654,7 @@ def aggregate(results: Sequence[RunResult]) -> List[dict]:
         good = [r for r in runs if r.ok]
         first = (good or runs)[0]
         row = dict(name=name, config=first.config, runs=len(runs),
-                   ok=len(good), quantizer=first.quantizer,
-                   codebook_size=first.codebook_size,
-                   num_codebooks=first.num_codebooks,
-                   bits_per_token=first.bits_per_token, params=first.params,
+                   ok=len(good), **description(first),
                    reasons=[f'seed {r.seed}: {r.reason}' for r in runs
                             if not r.ok])
         keys = sorted({k for r in good for k in r.metrics}) + ['train_time_s']
@@ -502,16 +691,17 @@ def markdown_table(results: Sequence[RunResult]) -> str:
     rows = aggregate(results)
     columns = metric_columns(results)
     several = any(row['runs'] > 1 for row in rows)
-    header = ['config', 'quantizer', 'codebook (K x G)', 'bits/token'] + \
-        [title for title, _ in columns] + ['train time (s)', 'params (M)',
-                                           'runs ok']
+    grids = any(row['grid'] for row in rows)
+    header = ['config', 'model', 'tokens (V x G)', 'bits/token'] + \
+        ['grid'] * grids + [title for title, _ in columns] + \
+        ['train time (s)', 'params (M)', 'runs ok']
     lines = ['| ' + ' | '.join(header) + ' |',
              '|' + '---|' * len(header)]
     for row in rows:
-        shape = (f'{row["codebook_size"]} x {row["num_codebooks"]}'
-                 if row['codebook_size'] else '-')
-        bits = f'{row["bits_per_token"]:.1f}' if row['codebook_size'] else '-'
-        cells = [row['name'], row['quantizer'] or '-', shape, bits]
+        bits = f'{row["bits_per_token"]:.1f}' if row['num_codebooks'] \
+            else '-'
+        cells = [row['name'], row['model'] or '-', row['tokens'], bits]
+        cells += [row['grid'] or '-'] * grids
         cells += [_cell(row, key, several) for _, key in columns]
         cells += [_cell(row, 'train_time_s', several, 0),
                   f'{row["params"] / 1e6:.2f}' if row['params'] else '-',
@@ -525,10 +715,9 @@ def markdown_table(results: Sequence[RunResult]) -> str:
     return '\n'.join(lines)
 
 
-RUN_FIELDS = ['name', 'config', 'seed', 'status', 'reason', 'quantizer',
-              'codebook_size', 'num_codebooks', 'bits_per_token', 'params',
-              'train_time_s', 'eval_time_s', 'max_iters', 'work_dir',
-              'checkpoint']
+RUN_FIELDS = ['name', 'config', 'seed', 'status', 'reason',
+              *DESCRIPTION_FIELDS, 'train_time_s', 'eval_time_s', 'max_iters',
+              'work_dir', 'checkpoint']
 
 
 def write_csvs(results: Sequence[RunResult], work_dir: Path) -> None:
@@ -541,12 +730,11 @@ def write_csvs(results: Sequence[RunResult], work_dir: Path) -> None:
         writer.writeheader()
         for result in results:
             row = {k: v for k, v in asdict(result).items() if k in RUN_FIELDS}
-            writer.writerow({**row, **result.metrics})
+            writer.writerow({**row, **description(result), **result.metrics})
     rows = aggregate(results)
     stats = sorted({k for row in rows for k in row
                     if k.endswith(('_mean', '_std'))})
-    fields = ['name', 'config', 'runs', 'ok', 'quantizer', 'codebook_size',
-              'num_codebooks', 'bits_per_token', 'params'] + stats
+    fields = ['name', 'config', 'runs', 'ok', *DESCRIPTION_FIELDS] + stats
     with open(work_dir / 'ablation_summary.csv', 'w', newline='') as f:
         writer = csv.DictWriter(f, fields, extrasaction='ignore')
         writer.writeheader()
@@ -579,6 +767,7 @@ def plot_ablation(results: Sequence[RunResult], path: Path) -> Path:
                 ax.plot(its, values, marker='.', color=colours[result.name],
                         label=label)
         ax.set(title=f'val {key}', xlabel='iteration')
+        ax.set_visible(ax.has_data())   # not for test-only metrics
         ax = axes[1, col]
         names = [row['name'] for row in rows]
         means = [row.get(f'{key}_mean', np.nan) for row in rows]

@@ -62,10 +62,10 @@ def test_ablate_reports_failures_and_skips_finished_runs(tmp_path):
     assert 'Unknown quantizer type "NoSuchQuantizer"' in \
         runs['broken']['reason']
     assert 'NoSuchDataset' in runs['crash']['reason']
-    assert runs['tiny_fq']['quantizer'] == \
-        'FactorizedQuantizer(VectorQuantizer)'
-    assert (runs['tiny_fq']['codebook_size'], runs['tiny_fq']['num_codebooks'],
-            float(runs['tiny_fq']['bits_per_token'])) == ('16', '2', 8.0)
+    assert runs['tiny_fq']['model'] == 'FactorizedQuantizer(VectorQuantizer)'
+    assert (runs['tiny_fq']['tokens'], runs['tiny_fq']['num_codebooks'],
+            float(runs['tiny_fq']['bits_per_token'])) == ('16 x 2', '2', 8.0)
+    assert runs['tiny_fq']['grid'] == ''  # a tokenizer's depends on the image
     assert float(runs['tiny_vq']['bits_per_token']) == 5.0
     for name in ('tiny_vq', 'tiny_fq'):
         assert float(runs[name]['psnr']) > 0
@@ -108,6 +108,25 @@ def test_failed_runs_are_kept_unless_retried(tmp_path):
                            retry_failed=True, env=tool_env())
     assert 'NoSuchQuantizer' in retried[0].reason
     assert load_result(run_dir).reason == retried[0].reason
+
+
+@pytest.mark.parametrize('checkpoint,kept', [('', False),
+                                              ('iter_2.pth', True)])
+def test_retry_clears_only_a_failed_training(tmp_path, checkpoint, kept):
+    """A run that failed in training starts again from an empty dir; one
+    that failed after it keeps its checkpoints (it is evaluated again)."""
+    configs = _configs(tmp_path)
+    run_dir = tmp_path / 'out' / 'broken' / 'seed_0'
+    run_dir.mkdir(parents=True)
+    (run_dir / 'iter_2.pth').write_bytes(b'')
+    old = RunResult(config=configs['broken'], name='broken', seed=0,
+                    reason='old reason', train_time_s=3.0,
+                    checkpoint=checkpoint)
+    (run_dir / 'result.json').write_text(json.dumps(old.__dict__))
+    retried = run_ablation([configs['broken']], str(tmp_path / 'out'),
+                           retry_failed=True, env=tool_env())
+    assert 'NoSuchQuantizer' in retried[0].reason
+    assert (run_dir / 'iter_2.pth').exists() == kept
 
 
 def test_duplicate_config_names_are_refused(tmp_path):
@@ -165,7 +184,7 @@ def test_report_aggregates_seeds(tmp_path):
                          metrics=dict(psnr=psnr, usage_0=0.5, usage_1=0.7,
                                       fid_effnet_offline=3.0,
                                       effnet_perceptual=0.2),
-                         quantizer='FQ', codebook_size=512, num_codebooks=2,
+                         model='FQ', codebook_sizes=[512, 512],
                          bits_per_token=18.0, params=2_000_000,
                          train_time_s=10.0, max_iters=100,
                          work_dir=str(tmp_path / f'seed_{seed}'))
@@ -175,6 +194,7 @@ def test_report_aggregates_seeds(tmp_path):
     for column in ('PSNR', 'effnet_perceptual', 'fid_effnet_offline',
                    'usage_0', 'usage_1', 'bits/token', 'params (M)'):
         assert column in header
+    assert 'grid' not in header and '| fq2 | FQ | 512 x 2 | 18.0 |' in table
     assert '21.000 ± 1.414' in table
     assert '2/3 (failed)' in table and 'fq2, seed 2: NaN' in table
     files = write_report(results, str(tmp_path))
