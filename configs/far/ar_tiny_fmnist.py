@@ -2,7 +2,7 @@
 # 512-code token each), one linear output layer, and one more trunk layer so
 # both models have the same parameter count (1.44M); same recipe.
 #   python tools/extract_codes.py configs/vq/vq_tiny_fmnist.py CKPT \
-#       --split train --flip --out work_dirs/codes/vq_fmnist/train
+#       --split train --out work_dirs/codes/vq_fmnist/train
 #   python tools/extract_codes.py configs/vq/vq_tiny_fmnist.py CKPT \
 #       --split test --out work_dirs/codes/vq_fmnist/test
 _base_ = ['./far_tiny_fmnist.py']

@@ -2,7 +2,7 @@
 # trained on 2 CPU cores (docs/generation.md); held-out NLL on the test
 # split's codes. Codes first:
 #   python tools/extract_codes.py configs/fq/fq2_tiny_fmnist.py CKPT \
-#       --split train --flip --out work_dirs/codes/fq2_fmnist/train
+#       --split train --out work_dirs/codes/fq2_fmnist/train
 #   python tools/extract_codes.py configs/fq/fq2_tiny_fmnist.py CKPT \
 #       --split test --out work_dirs/codes/fq2_fmnist/test
 _base_ = [
