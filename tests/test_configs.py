@@ -1,5 +1,6 @@
 """Every leaf config loads, is complete enough for the Runner, and the
-CPU-scale ones build and run a forward pass."""
+CPU-scale ones build and run a forward pass; generator configs build at
+the released parameter counts."""
 from pathlib import Path
 
 import pytest
@@ -7,20 +8,34 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from fqzoo.registry import MODELS
+from fqzoo.registry import GENERATORS, MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 LEAVES = sorted(p for p in (ROOT / 'configs').rglob('*.py')
                 if '_base_' not in p.parts)
-CPU_SCALE = [p for p in LEAVES if p.parent.name in ('quickstart', 'ablation')
-             or p.name.endswith('_tiny_photos.py')]
+TOKENIZERS = [p for p in LEAVES
+              if Config.fromfile(str(p)).model.type == 'ImageTokenizer']
+GENERATOR_LEAVES = [p for p in LEAVES if p not in TOKENIZERS]
+CPU_SCALE = [p for p in TOKENIZERS
+             if p.parent.name in ('quickstart', 'ablation')
+             or p.name.endswith(('_tiny_photos.py', '_tiny_fmnist.py'))]
+# Parameters of the released models (FAR: showlab/FQGAN far_dual.py /
+# far_triple.py at vocabulary 16384, 1000 classes, 16x16 tokens; GPT-B:
+# LlamaGen's 111M).
+RELEASED_PARAMS = {'far_b_fqgan_dual': 417_104_896,
+                   'far_l_fqgan_dual': 901_195_520,
+                   'far_b_fqgan_triple': 451_707_904,
+                   'gpt_b_vqgan_ds16': 110_888_448}
 
 
-@pytest.mark.parametrize('path', LEAVES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_leaf_config_is_complete(path):
+def _ids(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize('path', TOKENIZERS, ids=_ids)
+def test_tokenizer_config_is_complete(path):
     cfg = Config.fromfile(str(path))
     assert cfg.default_scope == 'fqzoo'
-    assert cfg.model.type == 'ImageTokenizer'
     for loop in ('train', 'val', 'test'):
         assert cfg.get(f'{loop}_dataloader') is not None, loop
         assert cfg.get(f'{loop}_cfg') is not None, loop
@@ -29,12 +44,54 @@ def test_leaf_config_is_complete(path):
     assert cfg.train_cfg.max_iters > 0
 
 
+@pytest.mark.parametrize('path', GENERATOR_LEAVES, ids=_ids)
+def test_generator_config_is_complete(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_scope == 'fqzoo'
+    assert GENERATORS.get(cfg.model.type) is not None
+    assert cfg.train_dataloader.dataset.type == 'CodeDataset'
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    assert cfg.optim_wrapper.optimizer.betas == (0.9, 0.95)
+    assert cfg.optim_wrapper.paramwise_cfg.flat_decay_mult == 0.0
+    assert cfg.optim_wrapper.clip_grad.max_norm == 1.0
+    assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
+
+
+@pytest.mark.parametrize('name', sorted(RELEASED_PARAMS))
+def test_paper_generator_matches_released_size(name):
+    cfg = Config.fromfile(str(ROOT / 'configs' / 'far' / f'{name}.py'))
+    init_default_scope('fqzoo')
+    with torch.device('meta'):
+        model = GENERATORS.build(cfg.model)
+    assert model.grid_size == (16, 16)
+    assert set(model.codebook_sizes) == {16384}
+    assert sum(p.numel() for p in model.parameters()) == RELEASED_PARAMS[name]
+
+
+@pytest.mark.parametrize(
+    'path', [p for p in GENERATOR_LEAVES if 'fmnist' in p.name
+             or p.parent.name == 'far_heads'], ids=lambda p: p.stem)
+def test_cpu_scale_generator_trains_and_samples(path):
+    cfg = Config.fromfile(str(path))
+    init_default_scope('fqzoo')
+    # the codes folder need not exist: give the layout it would give
+    sizes = [512] if 'ar_tiny' in path.name else [256, 256]
+    cfg.model.update(tokens=None, grid_size=(8, 8), codebook_sizes=sizes)
+    model = MODELS.build(cfg.model)
+    codes = torch.stack([torch.randint(v, (2, 8, 8)) for v in sizes], 1)
+    losses = model(codes, torch.tensor([0, 9]), mode='loss')
+    assert torch.isfinite(losses['loss'])
+    sample = model.eval().generate(torch.tensor([3]), cfg_scale=2.0)
+    assert sample.shape == (1, len(sizes), 8, 8)
+
+
 @pytest.mark.parametrize('path', CPU_SCALE, ids=lambda p: p.stem)
 def test_cpu_scale_config_builds_and_reconstructs(path):
     cfg = Config.fromfile(str(path))
     init_default_scope('fqzoo')
     model = MODELS.build(cfg.model)
-    size = cfg.train_dataloader.dataset.crop_size
+    dataset = cfg.train_dataloader.dataset
+    size = dataset.get('crop_size') or dataset.get('image_size')
     x = torch.rand(2, 3, size, size) * 2 - 1
     losses = model(x, mode='loss')
     assert all(k.startswith('loss_') for k in losses)
