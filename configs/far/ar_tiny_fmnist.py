@@ -1,6 +1,7 @@
 # The AR baseline of far_tiny_fmnist.py: plain VQ codes (8x8 positions, one
 # 512-code token each), one linear output layer, and one more trunk layer so
-# both models have the same parameter count (1.44M); same recipe.
+# both models have about the same parameter count (1.44M vs FAR 1.48M);
+# same recipe.
 #   python tools/extract_codes.py configs/vq/vq_tiny_fmnist.py CKPT \
 #       --split train --out work_dirs/codes/vq_fmnist/train
 #   python tools/extract_codes.py configs/vq/vq_tiny_fmnist.py CKPT \
