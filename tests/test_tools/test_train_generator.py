@@ -2,6 +2,7 @@
 checkpoints load through init_generator, and resume is bit-exact (dropout,
 label dropout, random views and the EMA included)."""
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,31 @@ def test_train_resume_exact_and_load(tmp_path):
     assert sample.shape == (2, 2, *GRID)
     for g, size in enumerate(SIZES):
         assert 0 <= int(sample[:, g].min()) and int(sample[:, g].max()) < size
+
+
+@pytest.mark.slow
+def test_dist_train_two_cpu_processes(tmp_path):
+    """torchrun, 2 processes, gloo, plain MMDistributedDataParallel: the
+    ranks end with identical weights and the checkpoint loads unwrapped."""
+    codes = write_codes(tmp_path / 'codes')
+    work_dir = tmp_path / 'ddp'
+    config = write_config(tmp_path / 'ddp.py', work_dir, codes, max_iters=3)
+    config.write_text(config.read_text() + (
+        "custom_imports = dict(imports=['conftest'], "
+        "allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='_TestDumpWeightsHook')]\n"
+        "default_hooks = dict(checkpoint=dict(interval=3))\n"))
+    port = 29500 + os.getpid() % 2000 + 7
+    proc = run_tool(['bash', 'tools/dist_train.sh', str(config), '2'],
+                    timeout=120, env={'PORT': str(port)})
+    assert 'Distributed training: True' in proc.stdout + proc.stderr
+    rank0 = torch.load(work_dir / 'rank0.pth', weights_only=True)
+    rank1 = torch.load(work_dir / 'rank1.pth', weights_only=True)
+    assert rank0['params'].keys() == rank1['params'].keys()
+    for key, value in rank0['params'].items():
+        assert torch.equal(value, rank1['params'][key]), key
+    assert not any('.module.' in k for k in rank0['keys'])
+    gen = init_generator(config, work_dir / 'iter_3.pth')
+    for key, value in gen.state_dict().items():
+        if key in rank0['params']:
+            assert torch.equal(value, rank0['params'][key]), key
