@@ -20,7 +20,7 @@ import argparse
 
 from mmengine.config import DictAction
 
-from fqzoo.apis.ablation import run_ablation, write_report
+from fqzoo.ablation import run_ablation, write_report
 
 
 def parse_args() -> argparse.Namespace:

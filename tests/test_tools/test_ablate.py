@@ -1,4 +1,4 @@
-"""tools/ablate.py and fqzoo.apis.ablation: budget overrides, log parsing,
+"""tools/ablate.py and fqzoo.ablation: budget overrides, log parsing,
 failure handling, skipping finished runs and the report."""
 import csv
 import json
@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO, run_tool, tool_env, write_tiny_config
 from mmengine.config import Config
 
-from fqzoo.apis.ablation import (
+from fqzoo.ablation import (
     RunResult,
     apply_budget,
     last_error_line,

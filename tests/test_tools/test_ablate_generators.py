@@ -1,4 +1,4 @@
-"""fqzoo.apis.ablation on token generators: the model description (head,
+"""fqzoo.ablation on token generators: the model description (head,
 sub-tokens, grid), held-out NLL and, with ``sample_eval``, sampling and
 generation metrics per guidance scale, through the real tools."""
 import csv
@@ -12,8 +12,7 @@ import torch
 from conftest import REPO, tool_env, write_tiny_config
 from mmengine.config import Config
 
-from fqzoo.apis import init_tokenizer
-from fqzoo.apis.ablation import (
+from fqzoo.ablation import (
     RunResult,
     describe_model,
     markdown_table,
@@ -24,6 +23,7 @@ from fqzoo.apis.ablation import (
     sample_eval_spec,
     write_report,
 )
+from fqzoo.apis import init_tokenizer
 from fqzoo.datasets.fashion_mnist import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC
 
 GRID, SIZES = (4, 4), [16, 16]
