@@ -23,6 +23,7 @@ from fqzoo.registry import GENERATORS, MODELS
 
 from .layers import init_linear_embedding
 from .sampling import (
+    CFG_SCHEDULES,
     Generators,
     cfg_scale_at,
     draw,
@@ -203,7 +204,11 @@ class AutoregressiveGenerator(BaseModel):
             position t is predicted from every position before t and the
             sub-tokens before g at t.
         """
-        tokens = self._flat_tokens(indices)
+        return self._teacher_forced(self._flat_tokens(indices), labels)
+
+    def _teacher_forced(self, tokens: Tensor,
+                        labels: Tensor) -> List[Tensor]:
+        """:meth:`logits` of checked tokens ``[B, h*w, G]``."""
         labels = self.drop_labels(self._check_labels(labels))
         cond = self.class_embed(labels)[:, None]
         x = torch.cat([cond, self.token_embed(tokens[:, :-1])], dim=1)
@@ -212,8 +217,8 @@ class AutoregressiveGenerator(BaseModel):
     def loss(self, indices: Tensor, labels: Tensor) -> Dict[str, Tensor]:
         """``loss``: the mean of the G cross-entropies; ``nll_g`` and
         ``acc_g`` (top-1 accuracy) per sub-token are logged."""
-        logits = self.logits(indices, labels)
         targets = self._flat_tokens(indices)
+        logits = self._teacher_forced(targets, labels)
         out, total = {}, 0.0
         for g, lg in enumerate(logits):
             nll = F.cross_entropy(lg.flatten(0, 1), targets[..., g].flatten())
@@ -239,8 +244,8 @@ class AutoregressiveGenerator(BaseModel):
         """Per-sample ``dict(nll=[nats per position of sub-token g ...])``
         of teacher-forced codes (what :class:`~fqzoo.evaluation.TokenNLL`
         reads)."""
-        logits = self.logits(indices, labels)
         targets = self._flat_tokens(indices)
+        logits = self._teacher_forced(targets, labels)
         nll = torch.stack([
             F.cross_entropy(lg.transpose(1, 2), targets[..., g],
                             reduction='none').mean(1)
@@ -283,7 +288,9 @@ class AutoregressiveGenerator(BaseModel):
         temps = per_token(temperature, num, 'temperature')
         ks = per_token(top_k, num, 'top_k')
         ps = per_token(top_p, num, 'top_p')
-        cfg_scale_at(1.0, 0, 1, cfg_schedule)  # validates the name
+        if cfg_schedule not in CFG_SCHEDULES:
+            raise ValueError(f'cfg_schedule must be one of {CFG_SCHEDULES}, '
+                             f'got {cfg_schedule!r}')
         labels = self._check_labels(labels)
         batch = len(labels)
         guided = any(float(s) != 1.0 for s in scales)

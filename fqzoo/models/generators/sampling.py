@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 Generators = Union[None, torch.Generator, Sequence[torch.Generator]]
+CFG_SCHEDULES = ('constant', 'linear')
 
 
 def guide(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
