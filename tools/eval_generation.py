@@ -27,7 +27,7 @@ import torch
 from fqzoo.generation.evaluate import evaluate_samples
 from fqzoo.generation.fidelity import INCEPTION_METRICS
 from fqzoo.generation.inputs import FMNIST_ROOT
-from fqzoo.generation.shards import write_json
+from fqzoo.utils.files import write_json_atomic
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,7 +74,7 @@ def main() -> None:
         ref_size=args.ref_size, fmnist_root=args.fmnist_root,
         device=args.device, batch_size=args.batch_size)
     out = Path(args.out or Path(args.samples).with_name('metrics.json'))
-    write_json(out, result)
+    write_json_atomic(out, result)
     print(json.dumps(result['metrics'], indent=2))
     print(f'written to {out}')
 

@@ -3,7 +3,6 @@ atomically) and what its processes left behind (MMEngine scalars, logs,
 metrics files)."""
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -127,14 +126,6 @@ def error_line(err: Exception, limit: int = 300) -> str:
     message = err.args[0] if isinstance(err, KeyError) and err.args else err
     lines = str(message).splitlines() or ['']
     return f'{type(err).__name__}: {lines[0]}'[:limit]
-
-
-def write_json_atomic(data: dict, path: Path) -> None:
-    """Write ``data`` as JSON through a temporary file and ``os.replace``,
-    so ``path`` is either absent or complete."""
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
 
 
 def load_result(run_dir: Path) -> Optional[RunResult]:

@@ -11,6 +11,8 @@ from typing import Callable, Dict, List, Optional, Sequence, TextIO
 
 from mmengine.config import Config
 
+from fqzoo.utils.files import write_json_atomic
+
 from .describe import apply_budget, describe_model
 from .process import TEST_TOOL, TRAIN_TOOL, run_process
 from .records import (
@@ -22,7 +24,6 @@ from .records import (
     non_finite_loss,
     numeric,
     read_scalars,
-    write_json_atomic,
 )
 from .sample_eval import sample_and_evaluate, sample_eval_spec
 
@@ -107,7 +108,7 @@ def run_one(config: str, run_dir: Path, seed: int, *,
     except Exception as err:  # a broken config must not stop the ablation
         result.status = 'failed'
         result.reason = error_line(err)
-    write_json_atomic(asdict(result), run_dir / RESULT_FILE)
+    write_json_atomic(run_dir / RESULT_FILE, asdict(result))
     return result
 
 

@@ -13,7 +13,6 @@ resizes each image by 1.1 and takes the 4 corner and the centre crops of the
 original size, and their horizontal flips (``A = 10``); ``flip`` adds the
 horizontal flip of every view (``A = 2`` alone).
 """
-import json
 import os
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
@@ -29,6 +28,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from fqzoo.registry import DATASETS
+from fqzoo.utils.files import check_settings, write_json_atomic
 
 MANIFEST = 'manifest.json'
 TEN_CROP_SCALE = 1.1
@@ -162,7 +162,7 @@ def extract_codes(tokenizer, dataset: Dataset, out_dir: str, *,
                     augmentations=(['ten_crop'] if ten_crop else
                                    ['flip'] if flip else []),
                     num_augs=num_augs if augmented else None)
-    _check_settings(out, settings)
+    check_settings(out, settings, what='codes')
     with_labels = len(dataset) > 0 and _label(dataset[0]) is not None
     dtype = index_dtype(int(quantizer.codebook_size))
     ranges = shard_ranges(len(dataset), shard_size)
@@ -206,24 +206,5 @@ def extract_codes(tokenizer, dataset: Dataset, out_dir: str, *,
                      labels=f'labels_{i:05d}.npy' if with_labels else None,
                      start=start, count=stop - start)
                 for i, (start, stop) in enumerate(ranges)])
-    tmp = out / f'.{MANIFEST}.tmp'
-    tmp.write_text(json.dumps(manifest, indent=2))
-    os.replace(tmp, out / MANIFEST)
+    write_json_atomic(out / MANIFEST, manifest)
     return manifest
-
-
-def _check_settings(out: Path, settings: dict) -> None:
-    """Record the run settings in ``out/.settings.json``; refuse a folder
-    whose shards were made with other settings."""
-    path = out / '.settings.json'
-    if path.is_file():
-        old = json.loads(path.read_text())
-        if old != json.loads(json.dumps(settings)):
-            changed = sorted(k for k in set(old) | set(settings)
-                             if old.get(k) != settings.get(k))
-            raise ValueError(
-                f'{out} holds codes extracted with other settings '
-                f'({", ".join(changed)} differ): use another output folder '
-                'or delete it')
-    else:
-        path.write_text(json.dumps(settings, indent=2))

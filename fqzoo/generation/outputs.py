@@ -14,10 +14,11 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 import numpy as np
 import torch
 
+from fqzoo.utils.files import write_json_atomic
 from fqzoo.visualization.grid import image_grid, save_png
 
 from .plan import per_class_counts
-from .shards import read_shard, shard_path, write_json, write_npz_streamed
+from .shards import read_shard, shard_path, write_npz_streamed
 
 SAMPLES = 'samples.npz'
 RECORD = 'sampling.json'
@@ -139,5 +140,5 @@ def assemble_outputs(out_dir: Path, labels: np.ndarray,
                      count=stop - start)
                 for i, (start, stop) in enumerate(ranges)],
         grids=grids)
-    write_json(out_dir / RECORD, record)
+    write_json_atomic(out_dir / RECORD, record)
     return record

@@ -11,16 +11,7 @@ from typing import Optional, Tuple, Union
 
 from mmengine.config import Config
 
-CHUNK = 1 << 22
-
-
-def file_sha256(path: Union[str, Path]) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as file:
-        for block in iter(lambda: file.read(CHUNK), b''):
-            digest.update(block)
-    return digest.hexdigest()
+from fqzoo.utils.files import file_sha256
 
 
 def plain(value) -> object:

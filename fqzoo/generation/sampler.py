@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from fqzoo.apis.codes import index_dtype
 from fqzoo.models.generators.sampling import generators_for
+from fqzoo.utils.files import SETTINGS, check_settings
 from fqzoo.utils.images import to_uint8
 
 from .distributed import no_barrier
@@ -34,8 +35,6 @@ from .plan import (
     shards_for_rank,
 )
 from .shards import (
-    SETTINGS,
-    check_settings,
     load_json,
     shard_complete,
     shard_path,
@@ -204,10 +203,10 @@ def run_sampling(generator, tokenizer, out_dir: Union[str, Path], *,
                     rng_device=_device(generator).type, **sampling)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        check_settings(out, settings)
+        check_settings(out, settings, what='samples')
     barrier()
     if rank != 0:
-        check_settings(out, settings, write=False)
+        check_settings(out, settings, what='samples', write=False)
     ranges = shard_ranges(num, shard_size)
     todo = [i for i, (start, stop) in enumerate(ranges)
             if not shard_complete(shard_path(out, i), labels[start:stop],

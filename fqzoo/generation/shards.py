@@ -19,7 +19,6 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.lib import format as npy_format
 
-SETTINGS = '.settings.json'
 SHARD_KEYS = ('tokens', 'images', 'labels', 'seeds', 'seconds')
 
 
@@ -58,42 +57,6 @@ def shard_complete(path: Path, labels: np.ndarray, seeds: np.ndarray) -> bool:
                     and len(data['images']) == count)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError):
         return False
-
-
-def check_settings(out_dir: Union[str, Path], settings: dict,
-                   write: bool = True) -> None:
-    """Refuse a folder whose samples were made with other settings.
-
-    The first call records ``settings`` in ``out_dir/.settings.json``
-    (when ``write``); later calls compare with it.
-
-    Raises:
-        ValueError: naming every setting that differs, with both values.
-    """
-    path = Path(out_dir) / SETTINGS
-    settings = json.loads(json.dumps(settings))
-    if path.is_file():
-        old = json.loads(path.read_text())
-        if old != settings:
-            changed = [f'{k}: {old.get(k)!r} in the folder, now '
-                       f'{settings.get(k)!r}'
-                       for k in sorted(set(old) | set(settings))
-                       if old.get(k) != settings.get(k)]
-            raise ValueError(
-                f'{out_dir} holds samples made with other settings ('
-                + '; '.join(changed) + '): use another output folder or '
-                'delete it')
-    elif write:
-        write_json(path, settings)
-
-
-def write_json(path: Union[str, Path], data: dict) -> Path:
-    """JSON (indented) written to a temporary name, then renamed."""
-    path = Path(path)
-    tmp = path.with_name(f'.{path.name}.tmp')
-    tmp.write_text(json.dumps(data, indent=2) + '\n')
-    os.replace(tmp, path)
-    return path
 
 
 def write_npz_streamed(path: Union[str, Path],

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from fqzoo.generation.shards import (
-    check_settings,
     shard_complete,
     write_npz_streamed,
     write_shard,
 )
+from fqzoo.utils.files import check_settings
 
 
 def test_streamed_npz_reads_back_with_np_load(tmp_path):

@@ -34,7 +34,6 @@ comes from the caller; everything else (depth, width, vocabularies, classes,
 SwiGLU width, key/value heads, head depth) is read from the shapes.
 """
 import argparse
-import hashlib
 import pickle
 import re
 import zipfile
@@ -45,6 +44,7 @@ import torch
 from torch import Tensor
 
 from fqzoo.utils.checkpoint import UnsafeCheckpointError
+from fqzoo.utils.files import file_sha256
 
 FAMILIES = {
     'llamagen': dict(origin='FoundationVision/LlamaGen',
@@ -402,14 +402,6 @@ def config_text(model_cfg: dict, src: Path, family: str) -> str:
             f'model = {format_config(model_cfg)}\n')
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def convert_released(src: Union[str, Path], family: str, *,
                      ema: bool = False, num_heads: Optional[int] = None,
                      grid_size: int = 16) -> Tuple[dict, dict]:
@@ -448,7 +440,7 @@ def convert_released(src: Union[str, Path], family: str, *,
     except (KeyError, ValueError) as err:
         raise type(err)(f'{src} ({entry}): {err.args[0]}') from None
     meta = dict(source=FAMILIES[family]['origin'], family=family,
-                src=src.name, sha256=sha256(src), entry=entry,
+                src=src.name, sha256=file_sha256(src), entry=entry,
                 stripped_prefixes=prefixes, dropped=dropped,
                 dtypes=sorted({str(v.dtype) for v in weights.values()}),
                 architecture=arch, grid_size=[grid_size, grid_size],
