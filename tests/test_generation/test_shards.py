@@ -1,5 +1,5 @@
-"""fqzoo.generation.shards: atomic shard files, the settings guard, the
-streamed .npz."""
+"""fqzoo.generation.shards (atomic shard files, the streamed .npz) and the
+settings guard of fqzoo.utils.files."""
 import numpy as np
 import pytest
 
