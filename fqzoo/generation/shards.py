@@ -5,10 +5,11 @@ Every shard is one ``shard_{i:05d}.npz`` (``tokens [n, G, h, w]``,
 generation and decoding time), written under a temporary name and renamed,
 so a shard file that reads back whole is complete. ``.settings.json``
 records what the samples depend on; a folder made with other settings is
-refused (:func:`fqzoo.utils.files.check_settings`). The final ``samples.npz`` is written in the layout of the ADM
-evaluator (guided-diffusion's ``evaluations/evaluator.py`` reads ``arr_0``,
-uint8 ``[N, H, W, 3]``; ``arr_1`` holds the labels), streamed shard by shard
-so 50k ImageNet-size samples never sit in memory at once.
+refused (:func:`fqzoo.utils.files.check_settings`). The final
+``samples.npz`` is written in the layout of the ADM evaluator
+(guided-diffusion's ``evaluations/evaluator.py`` reads ``arr_0``, uint8
+``[N, H, W, 3]``; ``arr_1`` holds the labels), streamed shard by shard so
+50k ImageNet-size samples never sit in memory at once.
 """
 import json
 import os

@@ -12,6 +12,7 @@ arrays, ``HistoryBuffer`` objects) when saving and
 :func:`restore_message_hub_state` rebuilds it when loading.
 """
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Sequence, Union
 
@@ -25,18 +26,49 @@ class UnsafeCheckpointError(RuntimeError):
     """A checkpoint holds objects other than tensors and plain values."""
 
 
-def safe_load(path: Union[str, Path], map_location: Any = 'cpu') -> Any:
-    """``torch.load(path, weights_only=True)`` with a clear refusal."""
+def safe_load(path: Union[str, Path], map_location: Any = 'cpu',
+              allowed_globals: Sequence[type] = ()) -> Any:
+    """``torch.load(path, weights_only=True)`` with clear refusals.
+
+    Args:
+        path (str | Path): the checkpoint file.
+        map_location: as ``torch.load``'s. Defaults to 'cpu'.
+        allowed_globals (Sequence[type]): plain classes that may be
+            unpickled too (e.g. the ``argparse.Namespace`` released training
+            scripts save). Defaults to ().
+
+    Raises:
+        FileNotFoundError: no such file.
+        UnsafeCheckpointError: the file holds other pickled objects.
+        ValueError: the file is not a PyTorch checkpoint (another format,
+            truncated, empty).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'Checkpoint not found: {path}')
+    with open(path, 'rb') as file:
+        legacy = file.read(1) == b'\x80'  # a pickle stream (before torch 1.6)
+    if not legacy and not zipfile.is_zipfile(path):
+        raise ValueError(f'{path} is not a PyTorch checkpoint: neither a '
+                         'torch.save zip archive (truncated or empty?) nor '
+                         'a legacy pickle')
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(list(allowed_globals)):
+            return torch.load(path, map_location=map_location,
+                              weights_only=True)
     except pickle.UnpicklingError as err:
-        raise UnsafeCheckpointError(
-            f'Refusing to load {path}: it holds pickled objects other than '
-            'tensors and plain Python values, which could run arbitrary '
-            f'code. fqzoo loads with weights_only=True. ({err})') from None
+        if 'Weights only load failed' in str(err):
+            raise UnsafeCheckpointError(
+                f'Refusing to load {path}: it holds pickled objects other '
+                'than tensors and plain Python values, which could run '
+                f'arbitrary code. fqzoo loads with weights_only=True. ({err})'
+            ) from None
+        raise ValueError(f'{path} is not a PyTorch checkpoint: {err}'
+                         ) from None
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
+        raise ValueError(f'{path} is not a PyTorch checkpoint (another '
+                         f'format, truncated or empty): '
+                         f'{type(err).__name__}: {err}') from None
 
 
 def extract_state_dict(checkpoint: Any) -> dict:

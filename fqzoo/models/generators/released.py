@@ -34,16 +34,14 @@ comes from the caller; everything else (depth, width, vocabularies, classes,
 SwiGLU width, key/value heads, head depth) is read from the shapes.
 """
 import argparse
-import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
 
-from fqzoo.utils.checkpoint import UnsafeCheckpointError
+from fqzoo.utils.checkpoint import safe_load
 from fqzoo.utils.files import file_sha256
 
 FAMILIES = {
@@ -144,40 +142,9 @@ def released_shapes(arch: dict) -> Dict[str, Tuple[int, ...]]:
 
 
 def load_checkpoint_file(path: Union[str, Path]) -> Any:
-    """``torch.load(path, weights_only=True)``, allowing the
-    ``argparse.Namespace`` the released training scripts save as ``args``.
-
-    Raises:
-        FileNotFoundError: no such file.
-        UnsafeCheckpointError: the file holds other pickled objects.
-        ValueError: the file is not a PyTorch checkpoint (another format,
-            truncated, empty).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f'Checkpoint not found: {path}')
-    with open(path, 'rb') as f:
-        legacy = f.read(1) == b'\x80'  # a pickle stream (before torch 1.6)
-    if not legacy and not zipfile.is_zipfile(path):
-        raise ValueError(f'{path} is not a PyTorch checkpoint: neither a '
-                         'torch.save zip archive (truncated or empty?) nor '
-                         'a legacy pickle')
-    try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location='cpu', weights_only=True)
-    except pickle.UnpicklingError as err:
-        if 'Weights only load failed' in str(err):
-            raise UnsafeCheckpointError(
-                f'Refusing to load {path}: it holds pickled objects other '
-                'than tensors and plain Python values, which could run '
-                'arbitrary code. It is loaded with weights_only=True.'
-            ) from None
-        raise ValueError(f'{path} is not a PyTorch checkpoint: {err}'
-                         ) from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
-        raise ValueError(f'{path} is not a PyTorch checkpoint (another '
-                         f'format, truncated or empty): '
-                         f'{type(err).__name__}: {err}') from None
+    """:func:`~fqzoo.utils.checkpoint.safe_load`, allowing the
+    ``argparse.Namespace`` the released training scripts save as ``args``."""
+    return safe_load(path, allowed_globals=[argparse.Namespace])
 
 
 def select_weights(checkpoint: Any, path: Union[str, Path],
