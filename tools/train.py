@@ -37,6 +37,8 @@ def parse_args() -> argparse.Namespace:
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
+        parser.error(f'--resume {args.resume}: no such checkpoint file')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
