@@ -33,12 +33,13 @@ class VQGANDecoder(nn.Module):
     def __init__(self, out_channels: int = 3, ch: int = 128,
                  ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
                  num_res_blocks: int = 2, z_channels: int = 256,
-                 dropout: float = 0.0, num_groups: int = 32) -> None:
+                 dropout: float = 0.0, num_groups: int = 32,
+                 norm: str = 'group', attention: bool = True) -> None:
         super().__init__()
         self.z_channels = z_channels
         block_in = ch * ch_mult[-1]
         self.conv_in = nn.Conv2d(z_channels, block_in, 3, padding=1)
-        self.mid = mid_block(block_in, dropout, num_groups)
+        self.mid = mid_block(block_in, dropout, num_groups, norm, attention)
         self.conv_blocks = nn.ModuleList()
         for level, mult in enumerate(reversed(ch_mult)):
             block = nn.Module()
@@ -46,15 +47,15 @@ class VQGANDecoder(nn.Module):
             block.res = nn.ModuleList()
             block.attn = nn.ModuleList()
             for _ in range(num_res_blocks + 1):
-                block.res.append(
-                    ResnetBlock(block_in, block_out, dropout, num_groups))
+                block.res.append(ResnetBlock(block_in, block_out, dropout,
+                                             num_groups, norm))
                 block_in = block_out
-                if level == 0:
-                    block.attn.append(AttnBlock(block_in, num_groups))
+                if attention and level == 0:
+                    block.attn.append(AttnBlock(block_in, num_groups, norm))
             if level != len(ch_mult) - 1:
                 block.upsample = Upsample(block_in)
             self.conv_blocks.append(block)
-        self.norm_out = group_norm(block_in, num_groups)
+        self.norm_out = group_norm(block_in, num_groups, norm)
         self.conv_out = nn.Conv2d(block_in, out_channels, 3, padding=1)
 
     @property

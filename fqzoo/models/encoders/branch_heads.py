@@ -147,6 +147,8 @@ class ConvBranchHead(nn.Module):
             ``in_channels``.
         num_blocks (int): residual blocks. Defaults to 1.
         num_groups (int): GroupNorm groups. Defaults to 32.
+        norm (str): ``'group'`` or ``'pixel'``, as in
+            :class:`~fqzoo.models.VQGANEncoder`. Defaults to 'group'.
 
     Example:
         >>> head = ConvBranchHead(in_channels=16, out_channels=8)
@@ -155,14 +157,15 @@ class ConvBranchHead(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: Optional[int] = None,
-                 num_blocks: int = 1, num_groups: int = 32) -> None:
+                 num_blocks: int = 1, num_groups: int = 32,
+                 norm: str = 'group') -> None:
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels or in_channels
         self.blocks = nn.Sequential(*(
-            ResnetBlock(in_channels, in_channels, num_groups=num_groups)
-            for _ in range(num_blocks)))
-        self.norm_out = group_norm(in_channels, num_groups)
+            ResnetBlock(in_channels, in_channels, num_groups=num_groups,
+                        norm=norm) for _ in range(num_blocks)))
+        self.norm_out = group_norm(in_channels, num_groups, norm)
         self.conv_out = nn.Conv2d(in_channels, self.out_channels, 3,
                                   padding=1)
 

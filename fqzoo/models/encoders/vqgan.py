@@ -10,20 +10,51 @@ from torch import Tensor, nn
 
 from fqzoo.registry import MODELS
 
+NORMS = ('group', 'pixel')
 
-def group_norm(channels: int, num_groups: int = 32) -> nn.GroupNorm:
-    """GroupNorm that also works for the tiny channel counts of CPU tests."""
+
+class PixelNorm(nn.GroupNorm):
+    """LayerNorm over the channels of each position of ``[B, C, H, W]``
+    features (a learned scale and shift per channel, like GroupNorm).
+
+    GroupNorm normalises over the whole image, so its statistics depend on
+    the input's size and content: a trunk trained on 32 px crops sees other
+    statistics on a 256 px photo and shifts its colours. This norm looks at
+    one position at a time, so a trunk built with it (and without attention)
+    computes the same features for a pixel whatever surrounds it beyond its
+    receptive field.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__(1, channels, eps=eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.layer_norm(x.movedim(1, -1), (self.num_channels, ),
+                         self.weight, self.bias, self.eps)
+        return y.movedim(-1, 1)
+
+
+def group_norm(channels: int, num_groups: int = 32,
+               norm: str = 'group') -> nn.GroupNorm:
+    """The trunk's norm layer: GroupNorm (``'group'``, groups reduced to
+    divide tiny channel counts of CPU tests) or :class:`PixelNorm`
+    (``'pixel'``). Both hold ``weight`` and ``bias`` of ``channels``."""
+    if norm == 'pixel':
+        return PixelNorm(channels)
+    if norm != 'group':
+        raise ValueError(f'norm must be one of {NORMS}, got {norm!r}')
     return nn.GroupNorm(math.gcd(num_groups, channels), channels, eps=1e-6)
 
 
 class ResnetBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int,
-                 dropout: float = 0.0, num_groups: int = 32) -> None:
+                 dropout: float = 0.0, num_groups: int = 32,
+                 norm: str = 'group') -> None:
         super().__init__()
-        self.norm1 = group_norm(in_channels, num_groups)
+        self.norm1 = group_norm(in_channels, num_groups, norm)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.norm2 = group_norm(out_channels, num_groups)
+        self.norm2 = group_norm(out_channels, num_groups, norm)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.nin_shortcut = (nn.Conv2d(in_channels, out_channels, 1)
@@ -38,9 +69,10 @@ class ResnetBlock(nn.Module):
 class AttnBlock(nn.Module):
     """Single-head self-attention over all spatial positions."""
 
-    def __init__(self, channels: int, num_groups: int = 32) -> None:
+    def __init__(self, channels: int, num_groups: int = 32,
+                 norm: str = 'group') -> None:
         super().__init__()
-        self.norm = group_norm(channels, num_groups)
+        self.norm = group_norm(channels, num_groups, norm)
         self.q = nn.Conv2d(channels, channels, 1)
         self.k = nn.Conv2d(channels, channels, 1)
         self.v = nn.Conv2d(channels, channels, 1)
@@ -75,11 +107,14 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode='nearest'))
 
 
-def mid_block(channels: int, dropout: float, num_groups: int) -> nn.ModuleList:
+def mid_block(channels: int, dropout: float, num_groups: int,
+              norm: str = 'group', attention: bool = True) -> nn.ModuleList:
+    """Residual block, attention (an identity without ``attention``, so the
+    keys stay ``mid.0`` and ``mid.2``), residual block."""
     return nn.ModuleList([
-        ResnetBlock(channels, channels, dropout, num_groups),
-        AttnBlock(channels, num_groups),
-        ResnetBlock(channels, channels, dropout, num_groups),
+        ResnetBlock(channels, channels, dropout, num_groups, norm),
+        AttnBlock(channels, num_groups, norm) if attention else nn.Identity(),
+        ResnetBlock(channels, channels, dropout, num_groups, norm),
     ])
 
 
@@ -97,6 +132,12 @@ class VQGANEncoder(nn.Module):
         z_channels (int): output channels. Defaults to 256.
         dropout (float): dropout in residual blocks. Defaults to 0.0.
         num_groups (int): GroupNorm groups. Defaults to 32.
+        norm (str): ``'group'`` (GroupNorm, VQGAN's) or ``'pixel'``
+            (:class:`PixelNorm`, per-position; with ``attention=False`` the
+            trunk no longer depends on the input's size, see
+            docs/quickstart.md). Defaults to 'group'.
+        attention (bool): self-attention at the lowest resolution.
+            Defaults to True.
         out_conv (bool): end with norm, SiLU and a 3x3 conv to
             ``z_channels``. Without it the output is the middle block's,
             ``ch * ch_mult[-1]`` channels (FQGAN's shared trunk, whose branch
@@ -113,6 +154,7 @@ class VQGANEncoder(nn.Module):
                  ch_mult: Sequence[int] = (1, 1, 2, 2, 4),
                  num_res_blocks: int = 2, z_channels: int = 256,
                  dropout: float = 0.0, num_groups: int = 32,
+                 norm: str = 'group', attention: bool = True,
                  out_conv: bool = True) -> None:
         super().__init__()
         self.downsample_factor = 2 ** (len(ch_mult) - 1)
@@ -127,18 +169,18 @@ class VQGANEncoder(nn.Module):
             block.res = nn.ModuleList()
             block.attn = nn.ModuleList()
             for _ in range(num_res_blocks):
-                block.res.append(
-                    ResnetBlock(block_in, block_out, dropout, num_groups))
+                block.res.append(ResnetBlock(block_in, block_out, dropout,
+                                             num_groups, norm))
                 block_in = block_out
-                if level == len(ch_mult) - 1:
-                    block.attn.append(AttnBlock(block_in, num_groups))
+                if attention and level == len(ch_mult) - 1:
+                    block.attn.append(AttnBlock(block_in, num_groups, norm))
             if level != len(ch_mult) - 1:
                 block.downsample = Downsample(block_in)
             self.conv_blocks.append(block)
-        self.mid = mid_block(block_in, dropout, num_groups)
+        self.mid = mid_block(block_in, dropout, num_groups, norm, attention)
         self.z_channels = z_channels if out_conv else block_in
         if out_conv:
-            self.norm_out = group_norm(block_in, num_groups)
+            self.norm_out = group_norm(block_in, num_groups, norm)
             self.conv_out = nn.Conv2d(block_in, z_channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:

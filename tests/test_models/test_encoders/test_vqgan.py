@@ -33,3 +33,59 @@ def test_gradients_reach_the_input():
     x = torch.randn(1, 3, 8, 8, requires_grad=True)
     enc(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_pixel_norm_is_layer_norm_over_channels():
+    from fqzoo.models.encoders.vqgan import PixelNorm
+    norm = PixelNorm(6)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(2, 6, 5, 7) * 3 + 1
+    ref = torch.nn.LayerNorm(6, eps=1e-6)
+    ref.load_state_dict(norm.state_dict())
+    expected = ref(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    torch.testing.assert_close(norm(x), expected)
+    # Each position is normalised alone: changing one pixel changes no other.
+    y = x.clone()
+    y[:, :, 0, 0] += 5
+    assert torch.equal(norm(y)[:, :, 1:], norm(x)[:, :, 1:])
+
+
+def test_unknown_norm_is_named():
+    with pytest.raises(ValueError, match="'batch'"):
+        VQGANEncoder(ch=8, ch_mult=(1, 2), norm='batch')
+
+
+@pytest.mark.parametrize('norm,attention,local', [
+    ('pixel', False, True), ('group', False, False), ('pixel', True, False)])
+def test_trunk_is_local_only_with_pixel_norm_and_no_attention(
+        norm, attention, local):
+    """With per-position norms and no attention, a feature depends only on
+    the pixels in its receptive field: encoding a crop gives the same
+    interior features as encoding the whole image. GroupNorm or attention
+    mix in statistics of the whole input, so the two differ."""
+    torch.manual_seed(0)
+    kwargs = dict(ch=8, ch_mult=(1, 2, 2), num_res_blocks=1, z_channels=4,
+                  norm=norm, attention=attention)
+    enc = VQGANEncoder(**kwargs).eval()
+    image = torch.randn(1, 3, 192, 192)
+    with torch.no_grad():
+        whole = enc(image)                         # 48 x 48 features
+        crop = enc(image[..., 32:160, 32:160])     # whole's features 8..40
+    # 12 features (48 px) in from the crop's border, beyond the receptive
+    # field's reach (about 10 features) of the crop edge.
+    inner_whole = whole[..., 20:28, 20:28]
+    inner_crop = crop[..., 12:20, 12:20]
+    if local:
+        torch.testing.assert_close(inner_crop, inner_whole, atol=1e-5,
+                                   rtol=1e-5)
+    else:
+        assert (inner_crop - inner_whole).abs().max() > 1e-3
+
+    dec = VQGANDecoder(**kwargs).eval()
+    z = torch.randn(1, 4, 48, 48)
+    with torch.no_grad():
+        full, part = dec(z), dec(z[..., 8:40, 8:40])
+    # features 14..18 of the part are 22..26 of the whole, 4 px each
+    diff = (part[..., 56:72, 56:72] - full[..., 88:104, 88:104]).abs().max()
+    assert (diff < 1e-5) == local
