@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 QUICKSTART_CONFIG ?= configs/quickstart/fq2_effnet_tiny_photos.py
 QUICKSTART_WORK_DIR ?= work_dirs/quickstart
 
-.PHONY: venv quickstart test lint clean-venv
+.PHONY: venv dev quickstart test lint mutation coverage clean-venv
 
 venv: $(VENV)/.installed
 
@@ -24,6 +24,31 @@ test: venv
 
 lint: venv
 	$(PY) -m ruff check fqzoo tools tests configs examples
+
+# Developer tools (setup.cfg extra `dev`: coverage, mutmut); docs/testing.md.
+dev: $(VENV)/.dev-installed
+
+$(VENV)/.dev-installed: $(VENV)/.installed setup.cfg
+	$(PY) -m pip install --upgrade-strategy only-if-needed --no-build-isolation -e '.[dev]'
+	touch $@
+
+# Mutation testing of fqzoo/models and fqzoo/evaluation ([mutmut] in setup.cfg).
+# Narrow it: make mutation MUTATE=fqzoo/models/quantizers/fsq.py \
+#                MUTATE_TESTS=tests/test_models/test_quantizers
+MUTATE ?=
+MUTATE_TESTS ?=
+MUTATE_JOBS ?= 2
+mutation: dev
+	nice -n 15 $(PY) tools/dev/mutation.py --jobs $(MUTATE_JOBS) \
+		$(if $(MUTATE),--mutate $(MUTATE)) $(if $(MUTATE_TESTS),--tests $(MUTATE_TESTS))
+
+# Branch coverage of fqzoo over the whole suite, then the raises no test reaches.
+coverage: dev
+	rm -f .coverage .coverage.*
+	OMP_NUM_THREADS=1 $(PY) -m coverage run --branch -m pytest tests -q -x -p no:cacheprovider
+	$(PY) -m coverage combine -q || true
+	$(PY) -m coverage report --precision=1 | tail -n 1
+	$(PY) tools/dev/raise_coverage.py
 
 clean-venv:
 	rm -rf $(VENV)

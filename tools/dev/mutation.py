@@ -1,0 +1,81 @@
+"""Run mutmut (mutation testing) on fqzoo, optionally narrowed.
+
+With no arguments it runs what ``[mutmut]`` in ``setup.cfg`` says: every
+function of ``fqzoo/models`` and ``fqzoo/evaluation``, each mutant checked by
+the tests of ``tests/test_models`` and ``tests/test_evaluation`` that call it.
+That takes hours on two cores; ``--mutate`` limits the mutants to some files
+and ``--tests`` the tests that are run (both replace the ``setup.cfg``
+values for this run only), e.g.::
+
+    python tools/dev/mutation.py --mutate fqzoo/models/quantizers/fsq.py \\
+        --tests tests/test_models/test_quantizers
+
+mutmut 3 works in ``mutants/`` (a copy of ``fqzoo``, ``tests`` and
+``configs``) and keeps its results there, so a second run only retests what
+changed. Afterwards ``mutmut results`` lists the surviving mutants,
+``mutmut show NAME`` prints one as a diff and ``mutmut browse`` opens a
+terminal browser. Mutants of a file with no test calling them are reported
+as "no tests".
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import List, Sequence
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def module_glob(path: str) -> str:
+    """The mutmut name pattern of every mutant of one source file.
+
+    Args:
+        path (str): a ``.py`` file under the repository root.
+
+    Returns:
+        str: e.g. ``fqzoo.models.quantizers.fsq.*`` for
+        ``fqzoo/models/quantizers/fsq.py``.
+    """
+    rel = Path(path).resolve().relative_to(REPO)
+    if rel.suffix != '.py':
+        raise ValueError(f'{path} is not a Python file')
+    parts = rel.with_suffix('').parts
+    if parts[-1] == '__init__':
+        parts = parts[:-1]
+    return '.'.join(parts) + '.*'
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--mutate', nargs='+', default=[], metavar='FILE',
+                        help='source files to mutate (default: setup.cfg)')
+    parser.add_argument('--tests', nargs='+', default=[], metavar='PATH',
+                        help='pytest paths or node ids (default: setup.cfg)')
+    parser.add_argument('--jobs', type=int, default=2,
+                        help='mutants tested at once. Defaults to 2.')
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    names: List[str] = [module_glob(p) for p in args.mutate]
+    os.chdir(REPO)
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
+    # mutmut reads setup.cfg when first imported; the run below uses this
+    # cached configuration object, so narrowing it here lasts one run.
+    from mutmut.__main__ import cli
+    from mutmut.configuration import config
+    cfg = config()
+    if args.mutate:
+        cfg.only_mutate = [str(Path(p).resolve().relative_to(REPO))
+                           for p in args.mutate]
+    if args.tests:
+        cfg.pytest_add_cli_args_test_selection = list(args.tests)
+    cli(['run', '--max-children', str(args.jobs), *names],
+        standalone_mode=False)
+    cli(['results'], standalone_mode=False)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
