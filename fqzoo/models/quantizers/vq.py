@@ -67,6 +67,31 @@ def broadcast_(tensor: Tensor) -> Tensor:
     return tensor
 
 
+def gather_rows(x: Tensor) -> Tensor:
+    """The rows of ``x`` from every process, concatenated in rank order
+    (``x`` itself when ``torch.distributed`` is not initialised).
+
+    Processes may hold different numbers of rows.
+
+    Args:
+        x (Tensor): ``[N_rank, ...]`` rows of this process.
+
+    Returns:
+        Tensor: ``[sum of N_rank, ...]``, the same on every process.
+    """
+    if not dist_ready():
+        return x
+    size = torch.tensor([x.shape[0]], device=x.device)
+    sizes = [torch.empty_like(size) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, size)
+    sizes = [int(n) for n in sizes]
+    padded = x.new_zeros(max(sizes), *x.shape[1:])
+    padded[:x.shape[0]] = x
+    parts = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:n] for part, n in zip(parts, sizes)])
+
+
 @QUANTIZERS.register_module()
 class VectorQuantizer(BaseQuantizer):
     """One codebook, nearest-neighbour lookup, straight-through gradient.
@@ -90,7 +115,8 @@ class VectorQuantizer(BaseQuantizer):
         decay (float): EMA decay. Defaults to 0.99.
         eps (float): Laplace smoothing of the EMA counts. Defaults to 1e-5.
         kmeans_init (bool): initialise the codes by k-means on the first
-            training batch (rank 0's result is broadcast). Defaults to False.
+            training batch, gathered from every process (rank 0's result is
+            broadcast). Defaults to False.
         kmeans_iters (int): k-means iterations. Defaults to 10.
         dead_code_steps (int): a code not hit for this many training steps
             is dead. Defaults to 100.
@@ -190,10 +216,12 @@ class VectorQuantizer(BaseQuantizer):
     # ------------------------------------------------------ codebook upkeep
     @torch.no_grad()
     def _prepare_codebook(self, flat: Tensor) -> None:
-        """k-means init on the first batch; automatic dead-code restart from
-        the previous batch (before this step's graph uses the weight)."""
+        """k-means init on the first batch of all processes; automatic
+        dead-code restart from the previous batch (before this step's graph
+        uses the weight)."""
         if not bool(self.initted):
-            centroids = broadcast_(kmeans(flat, self.codebook_size,
+            centroids = broadcast_(kmeans(gather_rows(flat),
+                                          self.codebook_size,
                                           self.kmeans_iters, self.l2_norm))
             everything = torch.ones(self.codebook_size, dtype=torch.bool,
                                     device=flat.device)
@@ -229,7 +257,8 @@ class VectorQuantizer(BaseQuantizer):
     @torch.no_grad()
     def restart_dead_codes(self) -> int:
         """Re-seed codes unused for ``dead_code_steps`` steps with encoder
-        outputs of the last training batch (rank 0's sample is broadcast).
+        outputs of the last training batch of all processes (rank 0's draw
+        is broadcast).
 
         Returns:
             int: number of codes re-seeded.
@@ -238,9 +267,10 @@ class VectorQuantizer(BaseQuantizer):
         num_dead = int(mask.sum())
         if num_dead == 0 or self._recent is None:
             return 0
-        pick = torch.randint(self._recent.shape[0], (num_dead,),
-                             device=self._recent.device)
-        codes = broadcast_(self._recent[pick].to(self.embedding.weight))
+        recent = gather_rows(self._recent)
+        pick = torch.randint(recent.shape[0], (num_dead,),
+                             device=recent.device)
+        codes = broadcast_(recent[pick].to(self.embedding.weight))
         self._set_codes(mask, codes)
         self.usage.mark_restarted(mask)
         return num_dead
