@@ -1,18 +1,24 @@
-"""fqzoo's Runner: MMEngine's, with checkpoints that load safely."""
+"""fqzoo's Runner: MMEngine's, with checkpoints that load safely and are
+written atomically."""
+import os.path as osp
 from typing import Dict, List, Optional, Union
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, ConfigDict
-from mmengine.hooks import Hook
+from mmengine.dist import master_only
+from mmengine.fileio import LocalBackend, get_file_backend
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from fqzoo.engine.hooks.atomic_checkpoint import AtomicCheckpointHook
 from fqzoo.engine.hooks.random_state import RandomStateHook
 from fqzoo.engine.hooks.safe_checkpoint import SafeCheckpointHook
 from fqzoo.registry import MODEL_WRAPPERS, RUNNERS
+from fqzoo.utils import checkpoint as ckpt_utils
 
 HookConfig = Union[dict, Hook]
 
@@ -27,6 +33,17 @@ class TokenizerRunner(Runner):
     With it (and :mod:`fqzoo.engine.compat`) every checkpoint the runner
     writes holds only tensors and plain values, and ``resume`` / ``load_from``
     read checkpoints with ``torch.load(weights_only=True)``.
+
+    Checkpoints survive a kill at any moment: a local checkpoint is written
+    to a hidden temporary file in its folder, flushed and renamed
+    (:func:`~fqzoo.utils.checkpoint.commit_file`); a
+    ``default_hooks.checkpoint`` of type ``CheckpointHook`` becomes
+    :class:`~fqzoo.engine.hooks.AtomicCheckpointHook` (``last_checkpoint``
+    rewritten atomically after the save, old checkpoints deleted after it);
+    and ``resume=True`` without a path (``tools/train.py --resume``) starts
+    from the newest complete checkpoint
+    (:func:`~fqzoo.utils.checkpoint.find_resumable_checkpoint`), never a
+    truncated one.
 
     Select it with ``runner_type = 'TokenizerRunner'`` (set in
     ``configs/_base_/default_runtime.py``) and build with
@@ -72,6 +89,56 @@ class TokenizerRunner(Runner):
             if issubclass(wrapper, DistributedDataParallel):
                 model_wrapper_cfg['device_ids'] = None
         return super().wrap_model(model_wrapper_cfg, model)
+
+    def register_default_hooks(
+            self, hooks: Optional[Dict[str, HookConfig]] = None) -> None:
+        """MMEngine's, with a ``CheckpointHook`` config (MMEngine's default
+        included) built as :class:`AtomicCheckpointHook`."""
+        hooks = dict(hooks or {})
+        checkpoint = hooks.get('checkpoint', dict(type='CheckpointHook',
+                                                  interval=1))
+        if isinstance(checkpoint, dict) and checkpoint.get('type') in (
+                'CheckpointHook', 'mmengine.CheckpointHook', CheckpointHook):
+            hooks['checkpoint'] = dict(checkpoint, type=AtomicCheckpointHook)
+        super().register_default_hooks(hooks)
+
+    @master_only
+    def save_checkpoint(self, out_dir: str, filename: str,
+                        file_client_args: Optional[dict] = None,
+                        **kwargs) -> None:
+        """MMEngine's, written atomically to a local ``out_dir``: the
+        checkpoint goes to a temporary file in the same folder, which is
+        flushed to disk and renamed to ``filename`` only once complete.
+        Arguments are ``Runner.save_checkpoint``'s."""
+        backend = get_file_backend(out_dir,
+                                   backend_args=kwargs.get('backend_args'))
+        if file_client_args is not None or not isinstance(backend,
+                                                          LocalBackend):
+            super().save_checkpoint(out_dir, filename, file_client_args,
+                                    **kwargs)
+            return
+        tmp = ckpt_utils.temporary_name(filename)
+        super().save_checkpoint(out_dir, tmp, **kwargs)
+        ckpt_utils.commit_file(osp.join(out_dir, tmp),
+                               osp.join(out_dir, filename))
+
+    def load_or_resume(self) -> None:
+        """MMEngine's, except that ``resume=True`` without ``load_from``
+        resumes from the newest complete checkpoint of the work dir (with a
+        warning naming a ``last_checkpoint`` target that is missing or
+        truncated) rather than whatever ``last_checkpoint`` names."""
+        if self._resume and self._load_from is None and not self._has_loaded:
+            found = ckpt_utils.find_resumable_checkpoint(self.work_dir,
+                                                         self.logger)
+            if found is None:
+                self.logger.info(f'No complete checkpoint in '
+                                 f'{self.work_dir}: training from scratch.')
+                self._resume = False
+            else:
+                self.logger.info(f'Auto resumed from the newest complete '
+                                 f'checkpoint {found}.')
+                self._load_from = found
+        super().load_or_resume()
 
     def register_hooks(
             self,

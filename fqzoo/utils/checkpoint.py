@@ -10,11 +10,19 @@ For the same reason fqzoo's checkpoints hold only tensors and plain values:
 :func:`plain_message_hub_state` converts MMEngine's message hub state (numpy
 arrays, ``HistoryBuffer`` objects) when saving and
 :func:`restore_message_hub_state` rebuilds it when loading.
+
+Checkpoints are also written atomically (:func:`commit_file`,
+:func:`write_text_atomic`): a file appears under its final name only once it
+is complete and on disk, and :func:`find_resumable_checkpoint` picks the
+newest complete checkpoint of a work dir, whatever ``last_checkpoint`` says.
 """
+import logging
+import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -152,3 +160,145 @@ def restore_message_hub_state(state: dict) -> dict:
                                          np.asarray(buf['count_history']),
                                          buf['max_length'])
     return dict(state, log_scalars=scalars)
+
+
+CHECKPOINT_NAME = re.compile(r'^(iter|epoch)_(\d+)\.pth$')
+
+
+def temporary_name(filename: str) -> str:
+    """The name a file is written under before :func:`commit_file` renames
+    it: hidden, in the same folder (so the rename is atomic), and not
+    matching ``iter_N.pth`` / ``epoch_N.pth``."""
+    return f'.{filename}.tmp'
+
+
+def _fsync_dir(folder: Union[str, Path]) -> None:
+    """Flush a folder's entries (a rename) to disk where the OS allows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def commit_file(tmp: Union[str, Path], path: Union[str, Path]) -> None:
+    """Make the complete file ``tmp`` appear as ``path`` atomically.
+
+    ``tmp`` is flushed to disk (fsync), renamed over ``path``
+    (``os.replace``, atomic within a folder) and the folder is flushed, so
+    after a crash ``path`` is either the old file or the whole new one.
+
+    Args:
+        tmp (str | Path): the written file, in the same folder as ``path``.
+        path (str | Path): its final name.
+    """
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(Path(path).parent)
+
+
+def write_text_atomic(path: Union[str, Path], text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and
+    :func:`commit_file`: readers see the old or the new text, never a
+    truncated one."""
+    path = Path(path)
+    tmp = path.with_name(temporary_name(path.name))
+    with open(tmp, 'w') as file:
+        file.write(text)
+    commit_file(tmp, path)
+
+
+def incomplete_reason(path: Union[str, Path]) -> Optional[str]:
+    """Why ``path`` is not a complete checkpoint, or None when it is.
+
+    A ``torch.save`` zip archive is complete when its central directory
+    (written last) is there and every member matches its CRC; this reads
+    the file once without unpickling anything. Legacy pickle files are
+    taken as they are.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 'missing'
+    if path.stat().st_size == 0:
+        return 'empty'
+    with open(path, 'rb') as file:
+        if file.read(1) == b'\x80':
+            return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f'truncated or not a checkpoint ({err})'
+    return None if bad is None else f'corrupt member {bad}'
+
+
+def _newest_first(folder: Path, extra: Sequence[Path] = ()) -> List[Path]:
+    """``iter_N.pth`` / ``epoch_N.pth`` files in ``folder`` and the existing
+    files of ``extra``, newest first (by modification time, then by N)."""
+    paths = set(p for p in extra if p.is_file())
+    if folder.is_dir():
+        paths.update(p for p in folder.iterdir()
+                     if CHECKPOINT_NAME.match(p.name) and p.is_file())
+
+    def key(path: Path) -> tuple:
+        match = CHECKPOINT_NAME.match(path.name)
+        return path.stat().st_mtime_ns, int(match.group(2)) if match else -1
+
+    return sorted(paths, key=key, reverse=True)
+
+
+def find_resumable_checkpoint(
+        work_dir: Union[str, Path],
+        logger: Optional[logging.Logger] = None) -> Optional[str]:
+    """The newest complete checkpoint to resume a run in ``work_dir`` from.
+
+    Candidates are the file named by ``work_dir/last_checkpoint`` and the
+    ``iter_N.pth`` / ``epoch_N.pth`` files of its folder (``work_dir`` when
+    there is no ``last_checkpoint``); the newest complete one (see
+    :func:`incomplete_reason`) wins. A ``last_checkpoint`` that names a
+    missing or incomplete file is reported with a warning naming it, and
+    so is every newer incomplete candidate skipped on the way.
+
+    Args:
+        work_dir (str | Path): the run's work dir.
+        logger (logging.Logger, optional): where warnings go. Defaults to
+            this module's logger.
+
+    Returns:
+        str | None: the checkpoint path, or None when there is none.
+    """
+    logger = logger or logging.getLogger(__name__)
+    work_dir = Path(work_dir)
+    pointer = work_dir / 'last_checkpoint'
+    named = None
+    if pointer.is_file():
+        text = pointer.read_text().strip()
+        named = Path(text) if text else None
+        if named is None:
+            logger.warning(f'{pointer} is empty: looking for the newest '
+                           f'complete checkpoint in {work_dir}')
+    folder = named.parent if named is not None else work_dir
+    if named is not None:
+        reason = incomplete_reason(named)
+        if reason is not None:
+            logger.warning(f'last_checkpoint names {named}, which is '
+                           f'{reason}: not resuming from it')
+    for path in _newest_first(folder, [named] if named else []):
+        reason = incomplete_reason(path)
+        if reason is None:
+            if named is not None and path != named:
+                logger.warning(f'Resuming from {path}, the newest complete '
+                               f'checkpoint (last_checkpoint names {named})')
+            return str(path)
+        if path != named:
+            logger.warning(f'Skipping {path}: {reason}')
+    return None
