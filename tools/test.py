@@ -4,11 +4,13 @@ Examples:
     python tools/test.py CONFIG work_dirs/x/iter_400000.pth
     python tools/test.py CONFIG CKPT --out metrics.json
     bash tools/dist_test.sh CONFIG CKPT 8
+    python tools/test.py CONFIG CKPT --dry-run   # check weights, data, CKPT
 """
 import argparse
 import json
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
@@ -16,6 +18,11 @@ from mmengine.dist import is_main_process
 from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
 from fqzoo.utils.checkpoint import to_plain
 from fqzoo.utils.config import load_config
+from fqzoo.utils.preflight import (
+    MissingRequirementsError,
+    dry_run,
+    ensure_requirements,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -31,6 +38,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         help='job launcher')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='only check that the checkpoint, weight files '
+                        'and data folders are here (exit 1 if not)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -49,6 +59,12 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     cfg.resume = False
     use_gloo_without_cuda(cfg)
+    if args.dry_run:
+        sys.exit(dry_run(cfg, args.config))
+    try:
+        ensure_requirements(cfg, args.config)
+    except MissingRequirementsError as err:
+        raise SystemExit(str(err)) from None
     metrics = build_runner(cfg).test()
     if args.out and is_main_process():
         with open(args.out, 'w') as f:

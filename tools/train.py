@@ -6,15 +6,22 @@ Examples:
     python tools/train.py CONFIG --resume work_dirs/x/iter_4000.pth
     python tools/train.py CONFIG --amp --cfg-options train_cfg.max_iters=100
     bash tools/dist_train.sh CONFIG 8                # 8 GPUs
+    python tools/train.py CONFIG --dry-run           # check weights, data
 """
 import argparse
 import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config, DictAction
 
 from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
+from fqzoo.utils.preflight import (
+    MissingRequirementsError,
+    dry_run,
+    ensure_requirements,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,6 +42,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--launcher', default='none',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         help='job launcher')
+    parser.add_argument('--dry-run', action='store_true',
+                        help='only check that the weight files and data '
+                        'folders the config needs are here (exit 1 if not)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if args.resume not in (None, 'auto') and not osp.isfile(args.resume):
@@ -88,6 +98,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = merge_args(Config.fromfile(args.config), args)
+    if args.dry_run:
+        sys.exit(dry_run(cfg, args.config))
+    try:
+        ensure_requirements(cfg, args.config)
+    except MissingRequirementsError as err:
+        raise SystemExit(str(err)) from None
     build_runner(cfg).train()
 
 

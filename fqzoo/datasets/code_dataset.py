@@ -7,13 +7,14 @@ opens instantly.
 import json
 import random
 from pathlib import Path
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from fqzoo.registry import DATASETS
+from fqzoo.utils.preflight import Requirement
 
 
 @DATASETS.register_module()
@@ -59,6 +60,15 @@ class CodeDataset(Dataset):
                        for s in self.manifest['shards']]
         self.starts = np.cumsum([0] + [s['count']
                                        for s in self.manifest['shards']])
+
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """The extraction's ``manifest.json``."""
+        return [Requirement(
+            what='extracted codes (CodeDataset)', arg='data_root',
+            path=str(Path(args['data_root']) / 'manifest.json'),
+            source='python tools/extract_codes.py TOKENIZER_CONFIG CKPT '
+            '--split SPLIT --out DATA_ROOT (docs/tools.md)')]
 
     def __len__(self) -> int:
         return int(self.starts[-1])

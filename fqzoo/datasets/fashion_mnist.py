@@ -5,7 +5,7 @@ puts the four gzipped IDX files in /usr/share/datasets/fashion-mnist.
 """
 import gzip
 import os
-from typing import Tuple
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from fqzoo.registry import DATASETS
+from fqzoo.utils.preflight import Requirement
 
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
@@ -111,6 +112,15 @@ class FashionMNIST(Dataset):
         self.split = split
         self.image_size = image_size
         self.images, self.labels = load_fashion_mnist(data_root, split)
+
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """The folder of IDX files."""
+        return [Requirement(
+            what='Fashion-MNIST IDX files (FashionMNIST)', arg='data_root',
+            path=args['data_root'],
+            source='apt-get install dataset-fashion-mnist, or the four '
+            'files of https://github.com/zalandoresearch/fashion-mnist')]
 
     @property
     def metainfo(self) -> dict:

