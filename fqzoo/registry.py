@@ -2,8 +2,10 @@
 
 ``locations=`` makes ``type='X'`` resolve without the caller importing the
 module that registers ``X``. Building an unknown type fails with the list of
-names the registry (and its parents) knows.
+names the registry (and its parents) knows; an argument the component does
+not take fails with the list of those it does.
 """
+import inspect
 from typing import Any, Optional
 
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
@@ -46,19 +48,54 @@ def _check_type(cfg: Any, registry: Registry) -> None:
                        f'{", ".join(known_names(registry))}')
 
 
+def _accepted_arguments(obj: Any) -> Optional[list]:
+    """Keyword arguments ``obj(...)`` accepts; None when it takes any
+    (``**kwargs``) or its signature cannot be read."""
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _check_arguments(cfg: Any, registry: Registry,
+                     default_args: Optional[dict]) -> None:
+    obj_type = cfg.get('type') if isinstance(cfg, dict) else None
+    obj = registry.get(obj_type) if isinstance(obj_type, str) else obj_type
+    if not callable(obj):
+        return
+    accepted = _accepted_arguments(obj)
+    if accepted is None:
+        return
+    given = set(cfg) | set(default_args or {})
+    unknown = sorted(given - set(accepted) - {'type', '_scope_'})
+    if unknown:
+        name = getattr(obj, '__name__', repr(obj))
+        raise TypeError(f'{name} got unknown argument(s) '
+                        f'{", ".join(unknown)}. Accepted arguments: '
+                        f'{", ".join(accepted)}')
+
+
 def build_component(cfg: Any, registry: Registry,
                     default_args: Optional[dict] = None) -> Any:
-    """``build_from_cfg`` that names the known types on an unknown one."""
+    """``build_from_cfg`` that names the known types on an unknown one and
+    the accepted arguments on an unknown argument."""
     _check_type(cfg, registry)
+    _check_arguments(cfg, registry, default_args)
     return build_from_cfg(cfg, registry, default_args)
 
 
 def build_module(cfg: Any, registry: Registry,
                  default_args: Optional[dict] = None) -> Any:
     """``build_model_from_cfg`` (lists become ``nn.Sequential``) with the
-    same unknown-type message as :func:`build_component`."""
+    same unknown-type and unknown-argument messages as
+    :func:`build_component`."""
     if not isinstance(cfg, list):
         _check_type(cfg, registry)
+        _check_arguments(cfg, registry, default_args)
     return build_model_from_cfg(cfg, registry, default_args)
 
 

@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from fqzoo.engine.hooks.atomic_checkpoint import AtomicCheckpointHook
 from fqzoo.engine.hooks.random_state import RandomStateHook
 from fqzoo.engine.hooks.safe_checkpoint import SafeCheckpointHook
-from fqzoo.registry import MODEL_WRAPPERS, RUNNERS
+from fqzoo.registry import MODEL_WRAPPERS, MODELS, RUNNERS
 from fqzoo.utils import checkpoint as ckpt_utils
 
 HookConfig = Union[dict, Hook]
@@ -61,6 +61,15 @@ class TokenizerRunner(Runner):
             dist_cfg.setdefault('backend', 'gloo')
             torch_dist.init_process_group(**dist_cfg)
         super().setup_env(env_cfg)
+
+    def build_model(self, model: Union[nn.Module, dict]) -> nn.Module:
+        """MMEngine's, through fqzoo's ``MODELS.build``: MMEngine's root
+        registry builds without fqzoo's build function, so a misspelt type
+        or argument of the model itself would not be answered with the
+        known ones."""
+        if isinstance(model, dict):
+            model = MODELS.build(model)
+        return super().build_model(model)
 
     def wrap_model(self, model_wrapper_cfg: Optional[dict],
                    model: nn.Module) -> nn.Module:

@@ -99,16 +99,38 @@ def load_model_weights(model: nn.Module, path: Union[str, Path],
 
     Keys starting with one of ``ignore_prefixes`` (e.g. the discriminator's,
     when loading a tokenizer for inference) are dropped first.
+
+    Raises:
+        KeyError: the weights do not fit ``model`` (a checkpoint of another
+            architecture): the message names the file and lists the
+            missing and unexpected keys and the shape mismatches. Missing
+            and unexpected keys are allowed with ``strict=False``; shape
+            mismatches never are.
     """
     state = extract_state_dict(safe_load(path))
     state = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state.items()}
     state = {k: v for k, v in state.items()
              if not k.startswith(tuple(ignore_prefixes))}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if strict and (missing or unexpected):
-        raise KeyError(f'{path} does not match the model: missing keys '
-                       f'{missing[:10]}, unexpected keys {unexpected[:10]}')
+    own = model.state_dict()
+    mismatched = [f'{k} {list(v.shape)} vs {list(own[k].shape)}'
+                  for k, v in state.items()
+                  if k in own and torch.is_tensor(v) and v.shape != own[k].shape]
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if mismatched or (strict and (missing or unexpected)):
+        raise KeyError(
+            f'{path} does not match the model {type(model).__name__} '
+            f'(another architecture or config?): '
+            f'{_listed("missing keys", missing)}, '
+            f'{_listed("unexpected keys", unexpected)}, '
+            f'{_listed("shape mismatches (file vs model)", mismatched)}')
+    model.load_state_dict(state, strict=False)
+
+
+def _listed(what: str, items: Sequence[str], limit: int = 10) -> str:
+    more = f' and {len(items) - limit} more' if len(items) > limit else ''
+    return f'{len(items)} {what} {list(items[:limit])}{more}'
 
 
 def to_plain(value: Any) -> Any:

@@ -2,6 +2,7 @@ from .base import (
                    BaseQuantizer,
                    CodeUsage,
                    QuantizerOutput,
+                   check_quantizer_attributes,
                    check_quantizer_output,
                    codebook_metrics,
 )
@@ -14,6 +15,7 @@ from .search import entropy_loss, nearest_code
 from .vq import VectorQuantizer
 
 __all__ = ['BaseQuantizer', 'CodeUsage', 'QuantizerOutput',
-           'check_quantizer_output', 'codebook_metrics', 'BSQ',
+           'check_quantizer_attributes', 'check_quantizer_output',
+           'codebook_metrics', 'BSQ',
            'FactorizedQuantizer', 'FSQ', 'LookupFreeQuantizer', 'ResidualVQ',
            'entropy_loss', 'nearest_code', 'VectorQuantizer']

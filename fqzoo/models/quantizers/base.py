@@ -196,6 +196,26 @@ def codebook_metrics(indices: Tensor, codebook_size: int,
     }
 
 
+CONTRACT_ATTRIBUTES = {
+    'num_codebooks': 'G, sub-codebooks per token',
+    'codebook_size': 'codes per sub-codebook',
+    'in_channels': 'channels of z',
+    'num_branches': 'channel groups of z, one encoder head each',
+}
+
+
+def check_quantizer_attributes(quantizer: nn.Module) -> None:
+    """Fail, naming what is missing, when a quantizer lacks an attribute of
+    the contract (:data:`CONTRACT_ATTRIBUTES`) the tokenizer reads."""
+    missing = [f'{name} ({meaning})'
+               for name, meaning in CONTRACT_ATTRIBUTES.items()
+               if not isinstance(getattr(quantizer, name, None), int)]
+    if missing:
+        raise TypeError(f'Quantizer {type(quantizer).__name__} breaks the '
+                        'fqzoo quantizer contract: it must set the int '
+                        f'attribute(s) {", ".join(missing)}')
+
+
 def check_quantizer_output(quantizer: nn.Module, z: Tensor, out) -> None:
     """Fail early, naming the broken rule, when a quantizer breaks the
     contract (so a plugin's bug surfaces here, not inside the decoder)."""

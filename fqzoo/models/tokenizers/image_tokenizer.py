@@ -17,7 +17,11 @@ from mmengine.optim import OptimWrapperDict
 from torch import Tensor, nn
 
 from fqzoo.models.losses.adversarial import adversarial_loss, discriminator_loss
-from fqzoo.models.quantizers.base import QuantizerOutput, check_quantizer_output
+from fqzoo.models.quantizers.base import (
+    QuantizerOutput,
+    check_quantizer_attributes,
+    check_quantizer_output,
+)
 from fqzoo.registry import MODELS, QUANTIZERS, REGULARIZERS
 
 ConfigType = Union[dict, nn.Module]
@@ -91,6 +95,7 @@ class ImageTokenizer(BaseModel):
             raise ValueError(f'rec_loss must be "l1" or "l2", got "{rec_loss}"')
         self.encoder = build(encoder)
         self.quantizer = build(quantizer, QUANTIZERS)
+        check_quantizer_attributes(self.quantizer)
         self.decoder = build(decoder)
         num_branches = self.quantizer.num_branches
         code_channels, rest = divmod(self.quantizer.in_channels, num_branches)
@@ -102,8 +107,10 @@ class ImageTokenizer(BaseModel):
         if heads is None or isinstance(heads, (dict, nn.Module)):
             heads = [heads] * num_branches
         if len(heads) != num_branches:
-            raise ValueError(f'{len(heads)} branch heads given for a quantizer '
-                             f'with {num_branches} branches')
+            raise ValueError(f'{len(heads)} branch heads given for quantizer '
+                             f'{type(self.quantizer).__name__} with '
+                             f'{num_branches} branches (num_branches): give '
+                             f'one head for all or one per branch')
         self.heads = nn.ModuleList(
             build(h) if h is not None else nn.Identity() for h in heads)
         self.quant_convs = nn.ModuleList(
@@ -115,6 +122,7 @@ class ImageTokenizer(BaseModel):
         self.perceptual_loss = build(perceptual_loss)
         self.regularizers = nn.ModuleList(
             build(r, REGULARIZERS) for r in regularizers)
+        self._check_regularizer_branches()
         self.rec_loss = rec_loss
         self.rec_weight = rec_weight
         self.perceptual_weight = perceptual_weight
@@ -124,9 +132,49 @@ class ImageTokenizer(BaseModel):
         self.gan_loss = gan_loss
         self._contract_checked = False
 
+    def _check_regularizer_branches(self) -> None:
+        """A regularizer reading one branch (``branch`` attribute, e.g. a
+        semantic teacher's) must name one the quantizer has."""
+        num_branches = self.quantizer.num_branches
+        for reg in self.regularizers:
+            branch = getattr(reg, 'branch', None)
+            if isinstance(branch, int) and not 0 <= branch < num_branches:
+                raise ValueError(
+                    f'{type(reg).__name__} reads branch {branch}, but '
+                    f'quantizer {type(self.quantizer).__name__} has '
+                    f'{num_branches} branch(es): branch must be in '
+                    f'[0, {num_branches})')
+
+    def _check_image_size(self, images: Tensor) -> None:
+        factor = getattr(unwrap(self.encoder), 'downsample_factor', None)
+        height, width = images.shape[-2:]
+        if factor and (height % factor or width % factor):
+            raise ValueError(
+                f'image size {height}x{width} is not divisible by the '
+                f'encoder\'s downsample factor {factor}: resize or crop '
+                f'images to a multiple of {factor}')
+
+    def _check_indices(self, indices: Tensor) -> None:
+        quantizer = unwrap(self.quantizer)
+        name = type(quantizer).__name__
+        groups, size = quantizer.num_codebooks, quantizer.codebook_size
+        if indices.dim() != 4 or indices.shape[1] != groups:
+            raise ValueError(f'indices must be [B, G, h, w] with G = '
+                             f'{groups} sub-codebooks of {name}, got '
+                             f'{list(indices.shape)}')
+        for g in range(groups):
+            sub = indices[:, g]
+            bad = sub[(sub < 0) | (sub >= size)]
+            if bad.numel():
+                raise ValueError(
+                    f'indices of codebook {g} of {name} must be in '
+                    f'[0, {size}), got {int(bad[0])} ({bad.numel()} out of '
+                    f'range, min {int(sub.min())}, max {int(sub.max())})')
+
     # ------------------------------------------------------------------ API
     def quantize(self, images: Tensor) -> QuantizerOutput:
         """Encode images and quantize the branch latents."""
+        self._check_image_size(images)
         feats = self.encoder(images)
         z = torch.cat([conv(head(feats)) for head, conv in
                        zip(self.heads, self.quant_convs)], dim=1)
@@ -146,7 +194,14 @@ class ImageTokenizer(BaseModel):
 
     @torch.no_grad()
     def decode(self, indices: Tensor) -> Tensor:
-        """Token indices ``[B, G, h, w]`` to images (about [-1, 1])."""
+        """Token indices ``[B, G, h, w]`` to images (about [-1, 1]).
+
+        Raises:
+            ValueError: ``G`` is not the quantizer's ``num_codebooks``, or
+                an index is outside ``[0, codebook_size)`` (the message
+                names the codebook, the value and the valid range).
+        """
+        self._check_indices(indices)
         return self.decode_quantized(
             unwrap(self.quantizer).embed_indices(indices))
 
