@@ -73,10 +73,17 @@ class DINOv2Teacher(FrozenTeacher):
         if not args['pretrained']:
             return []
         name = args['model_name']
-        repo = timm.models.get_pretrained_cfg(name).hf_hub_id
+        cfg = timm.models.get_pretrained_cfg(name)
+        what = f'DINOv2 weights "{name}" (timm)'
+        repo = cfg.hf_hub_id if cfg is not None else None
+        if not repo:
+            url = cfg.url if cfg is not None else None
+            return [Requirement(
+                what=what, arg='checkpoint', path=args['checkpoint'],
+                source=url or f'timm has no pretrained weights for "{name}"',
+                server=url)]
         return [Requirement(
-            what=f'DINOv2 weights "{name}" (timm)', arg='checkpoint',
-            path=args['checkpoint'],
+            what=what, arg='checkpoint', path=args['checkpoint'],
             source=f'{hf_hub_server()}/{repo} (model.safetensors)',
             filename=f'{name}.safetensors',
             fetch=lambda: timm.models._hub.download_from_hf(
