@@ -46,7 +46,7 @@ mutation: dev
 coverage: dev
 	rm -f .coverage .coverage.*
 	OMP_NUM_THREADS=1 $(PY) -m coverage run --branch -m pytest tests -q -x -p no:cacheprovider
-	$(PY) -m coverage combine -q || true
+	$(PY) -m coverage combine -q
 	$(PY) -m coverage report --precision=1 | tail -n 1
 	$(PY) tools/dev/raise_coverage.py
 

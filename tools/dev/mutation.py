@@ -12,7 +12,8 @@ values for this run only), e.g.::
 
 mutmut 3 works in ``mutants/`` (a copy of ``fqzoo``, ``tests`` and
 ``configs``) and keeps its results there, so a second run only retests what
-changed. Afterwards ``mutmut results`` lists the surviving mutants,
+changed (naming mutants on mutmut's own command line reruns them even when
+their result is kept). Afterwards ``mutmut results`` lists the surviving mutants,
 ``mutmut show NAME`` prints one as a diff and ``mutmut browse`` opens a
 terminal browser. Mutants of a file with no test calling them are reported
 as "no tests".
@@ -21,28 +22,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Sequence
+from typing import Sequence
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def module_glob(path: str) -> str:
-    """The mutmut name pattern of every mutant of one source file.
-
-    Args:
-        path (str): a ``.py`` file under the repository root.
-
-    Returns:
-        str: e.g. ``fqzoo.models.quantizers.fsq.*`` for
-        ``fqzoo/models/quantizers/fsq.py``.
-    """
-    rel = Path(path).resolve().relative_to(REPO)
-    if rel.suffix != '.py':
-        raise ValueError(f'{path} is not a Python file')
-    parts = rel.with_suffix('').parts
-    if parts[-1] == '__init__':
-        parts = parts[:-1]
-    return '.'.join(parts) + '.*'
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -58,7 +40,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    names: List[str] = [module_glob(p) for p in args.mutate]
+    mutate = [str(Path(p).resolve().relative_to(REPO)) for p in args.mutate]
     os.chdir(REPO)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     # mutmut reads setup.cfg when first imported; the run below uses this
@@ -66,13 +48,11 @@ def main(argv: Sequence[str]) -> int:
     from mutmut.__main__ import cli
     from mutmut.configuration import config
     cfg = config()
-    if args.mutate:
-        cfg.only_mutate = [str(Path(p).resolve().relative_to(REPO))
-                           for p in args.mutate]
+    if mutate:
+        cfg.only_mutate = mutate
     if args.tests:
         cfg.pytest_add_cli_args_test_selection = list(args.tests)
-    cli(['run', '--max-children', str(args.jobs), *names],
-        standalone_mode=False)
+    cli(['run', '--max-children', str(args.jobs)], standalone_mode=False)
     cli(['results'], standalone_mode=False)
     return 0
 
