@@ -31,10 +31,16 @@ class FSQ(BaseQuantizer):
         levels (Sequence[int]): values per channel; ``codebook_size =
             prod(levels)``. Defaults to ``(8, 8, 8, 5, 5, 5)`` (64000 codes,
             one of the paper's settings).
-        eps (float): keeps the bound just inside the outer levels. Defaults
-            to 1e-3.
+        eps (float): keeps the bound just inside the outer levels (the
+            paper's half width ``(L - 1) * (1 - eps) / 2``). Defaults to
+            1e-3.
         stats_window (int): steps covered by ``codebook_stats()``. Defaults
             to 100.
+
+    Raises:
+        ValueError: if a level is below 3: with the paper's bound an even
+            level needs a half width above 1/2, so 2 levels have no bound
+            (use ``LookupFreeQuantizer`` for one bit per channel).
 
     Example:
         >>> fsq = FSQ(levels=(8, 5, 5, 5))
@@ -46,6 +52,13 @@ class FSQ(BaseQuantizer):
     def __init__(self, levels: Sequence[int] = (8, 8, 8, 5, 5, 5), *,
                  eps: float = 1e-3, stats_window: int = 100) -> None:
         super().__init__()
+        for level in levels:
+            if level < 3:
+                raise ValueError(
+                    f'FSQ level {level} in levels={tuple(levels)}: every '
+                    'level must be at least 3 (the bound of 2 levels is '
+                    'undefined; LookupFreeQuantizer quantizes one bit per '
+                    'channel)')
         levels_t = torch.tensor(list(levels), dtype=torch.long)
         self.embed_dim = self.in_channels = len(levels_t)
         self.codebook_size = int(levels_t.prod())
