@@ -10,6 +10,10 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=5000, by_epoch=False,
                     max_keep_ckpts=3, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # skip updates whose loss or gradients are NaN/Inf; stop (with a
+    # checkpoint) after 10 such iterations in a row. None turns it off.
+    non_finite=dict(type='NonFiniteGuardHook', policy='skip',
+                    max_consecutive=10),
 )
 
 env_cfg = dict(

@@ -21,6 +21,9 @@ from fqzoo.registry import MODEL_WRAPPERS, MODELS, RUNNERS
 from fqzoo.utils import checkpoint as ckpt_utils
 
 HookConfig = Union[dict, Hook]
+# the default hooks MMEngine registers itself (``None`` removes one)
+MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
+                          'param_scheduler', 'checkpoint')
 
 
 @RUNNERS.register_module()
@@ -102,8 +105,11 @@ class TokenizerRunner(Runner):
     def register_default_hooks(
             self, hooks: Optional[Dict[str, HookConfig]] = None) -> None:
         """MMEngine's, with a ``CheckpointHook`` config (MMEngine's default
-        included) built as :class:`AtomicCheckpointHook`."""
-        hooks = dict(hooks or {})
+        included) built as :class:`AtomicCheckpointHook`, and ``None``
+        turning off a default hook that fqzoo's configs add (such as
+        ``non_finite``), not only one of MMEngine's."""
+        hooks = {name: hook for name, hook in (hooks or {}).items()
+                 if hook is not None or name in MMENGINE_DEFAULT_HOOKS}
         checkpoint = hooks.get('checkpoint', dict(type='CheckpointHook',
                                                   interval=1))
         if isinstance(checkpoint, dict) and checkpoint.get('type') in (
