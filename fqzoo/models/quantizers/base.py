@@ -123,9 +123,11 @@ class CodeUsage(nn.Module):
     """Sliding window of code counts for one codebook (buffers, so they are
     saved, resumed and moved with the model).
 
-    The window of ``window`` steps is kept as ``buckets`` partial sums, so
-    memory is ``buckets * K`` and the statistics cover the last
-    ``window - window / buckets`` to ``window`` steps.
+    The window is kept as ``buckets`` partial sums of ``s = ceil(window /
+    buckets)`` steps each, so memory is ``buckets * K`` and the statistics
+    cover the last ``(buckets - 1) * s + 1`` to ``buckets * s`` steps (from
+    ``window - s + 1`` to ``window`` when ``buckets`` divides ``window``,
+    up to ``buckets - 1`` steps more when it does not).
 
     Args:
         codebook_size (int): number of codes K.
