@@ -2,7 +2,12 @@
 
 Trains CONFIG with the Runner (on CPU when there is no GPU), evaluates the
 final model on the test split, and writes ``WORK_DIR/metrics.json`` and
-``WORK_DIR/reconstructions.png`` (originals | reconstructions)::
+``WORK_DIR/reconstructions.png`` (originals | reconstructions). When the
+test split is held-out bundled photos (``BundledPhotoPatches``), those photos
+are also encoded whole at ``--whole-size`` and cut into training-size tiles
+(:mod:`fqzoo.evaluation.whole_photo`): their scores join ``metrics.json``
+under ``whole/`` and ``tiled/``, and ``WORK_DIR/whole_photos.png`` shows
+original | whole | tiled::
 
     python tools/quickstart.py configs/quickstart/fq2_effnet_tiny_photos.py \\
         --work-dir work_dirs/quickstart
@@ -17,7 +22,10 @@ from mmengine.config import DictAction
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
+from fqzoo.apis.reconstruction import strip_grid
+from fqzoo.datasets import BundledPhotoPatches
 from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
+from fqzoo.evaluation.whole_photo import whole_photo_fidelity
 from fqzoo.utils.checkpoint import to_plain
 from fqzoo.utils.config import load_config
 from fqzoo.visualization import reconstruction_grid, save_png
@@ -36,6 +44,9 @@ def parse_args() -> argparse.Namespace:
                         'config\'s train_cfg.max_iters')
     parser.add_argument('--num-images', type=int, default=16,
                         help='test images in reconstructions.png')
+    parser.add_argument('--whole-size', type=int, default=256,
+                        help='side of the held-out photos encoded whole '
+                        '(0: skip)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
     return parser.parse_args()
@@ -56,6 +67,23 @@ def save_reconstructions(runner: Runner, path: Path, num_images: int) -> Path:
         recons = model.reconstruct(images)
     scale = max(1, 96 // images.shape[-1])
     return save_png(reconstruction_grid(images, recons, scale=scale), path)
+
+
+def save_whole_photos(runner: Runner, path: Path, size: int) -> dict:
+    """Whole-photo and tiled scores of the held-out photos, and the strip
+    original | whole | tiled in ``path``; nothing unless the test split is
+    :class:`~fqzoo.datasets.BundledPhotoPatches`."""
+    dataset = runner.test_dataloader.dataset
+    if not isinstance(dataset, BundledPhotoPatches) or size <= 0:
+        return {}
+    model = runner.model.module if is_model_wrapper(
+        runner.model) else runner.model
+    images: dict = {}
+    scores = whole_photo_fidelity(model, dataset.photo_names, size=size,
+                                  tile=dataset.crop_size, images=images)
+    columns = [torch.stack(images[k]) for k in ('original', 'whole', 'tiled')]
+    save_png(strip_grid(columns), path)
+    return scores
 
 
 def summary_table(metrics: Dict[str, float]) -> str:
@@ -87,11 +115,15 @@ def main() -> None:
     runner.train()
     metrics = to_plain(runner.test())
     work_dir = Path(args.work_dir)
+    metrics.update(save_whole_photos(runner, work_dir / 'whole_photos.png',
+                                     args.whole_size))
     (work_dir / 'metrics.json').write_text(json.dumps(metrics, indent=2))
     grid = save_reconstructions(runner, work_dir / 'reconstructions.png',
                                 args.num_images)
     print(summary_table(metrics))
     print(f'\nmetrics: {work_dir / "metrics.json"}\nreconstructions: {grid}')
+    if (work_dir / 'whole_photos.png').exists():
+        print(f'whole photos: {work_dir / "whole_photos.png"}')
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ Eleven photos: scikit-image's astronaut, chelsea, coffee, rocket,
 hubble_deep_field, immunohistochemistry, retina and stereo_motorcycle (left
 view), scikit-learn's china and flower, and matplotlib's grace_hopper.
 """
+import math
 from functools import cache
 from typing import Optional, Sequence
 
@@ -67,6 +68,33 @@ def scaled_photo(name: str, scale: float) -> Tensor:
     return torch.from_numpy(array.transpose(2, 0, 1).copy()).float() / 127.5 - 1
 
 
+def hue_rotation(angle: float) -> Tensor:
+    """``3x3`` matrix rotating RGB colours by ``angle`` radians about the
+    grey axis ``(1, 1, 1)`` (Rodrigues' formula): greys stay grey, the
+    brightness ``r + g + b`` is kept, hues turn."""
+    k = torch.full((3, ), 3 ** -0.5, dtype=torch.float64)
+    cross = 3 ** -0.5 * torch.tensor([[0., -1, 1], [1, 0, -1], [-1, 1, 0]],
+                                     dtype=torch.float64)   # [k]_x
+    rot = (math.cos(angle) * torch.eye(3, dtype=torch.float64)
+           + math.sin(angle) * cross
+           + (1 - math.cos(angle)) * torch.outer(k, k))
+    return rot.float()
+
+
+def jitter_colours(crop: Tensor, rng: np.random.Generator) -> Tensor:
+    """Natural-looking colour augmentation of a ``[3, H, W]`` crop in
+    [-1, 1]: a random channel order, a hue rotation of up to 180 degrees
+    about the grey axis and a saturation factor in [0.6, 1.4] (greys and
+    brightness kept), clamped to [-1, 1]. Draws from ``rng`` only."""
+    crop = crop[torch.from_numpy(rng.permutation(3))]
+    rgb = (crop + 1) / 2
+    rgb = torch.einsum('ij,jhw->ihw', hue_rotation(rng.uniform(-math.pi,
+                                                                math.pi)), rgb)
+    grey = rgb.mean(0, keepdim=True)
+    rgb = grey + float(rng.uniform(0.6, 1.4)) * (rgb - grey)
+    return (rgb * 2 - 1).clamp(-1, 1)
+
+
 @DATASETS.register_module()
 class BundledPhotoPatches(Dataset):
     """Square crops of the photos in :data:`PHOTO_NAMES`, for CPU-scale
@@ -93,6 +121,12 @@ class BundledPhotoPatches(Dataset):
         seed (int): seed of the crops. Defaults to 0.
         flip (bool): random horizontal flips in the train split.
             Defaults to True.
+        scales (Sequence[float], optional): train split only: each sample
+            draws its downscale factor from these (multi-scale crops: with
+            small factors a crop shows most of a photo, with large ones a
+            detail). Defaults to None (``scale`` only).
+        colour (bool): train split only: :func:`jitter_colours` (channel
+            order, hue rotation, saturation). Defaults to False.
 
     Example:
         >>> from fqzoo.registry import DATASETS
@@ -105,7 +139,9 @@ class BundledPhotoPatches(Dataset):
     def __init__(self, split: str = 'train', crop_size: int = 32,
                  scale: float = 0.25, num_samples: Optional[int] = None,
                  val_photos: Sequence[str] = ('coffee', 'grace_hopper'),
-                 seed: int = 0, flip: bool = True) -> None:
+                 seed: int = 0, flip: bool = True,
+                 scales: Optional[Sequence[float]] = None,
+                 colour: bool = False) -> None:
         if split not in ('train', 'val'):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         unknown = set(val_photos) - set(PHOTO_NAMES)
@@ -126,13 +162,19 @@ class BundledPhotoPatches(Dataset):
             2000 if split == 'train' else 64)
         self.seed = seed
         self.flip = flip and split == 'train'
-        self.photos = [scaled_photo(n, scale) for n in self.photo_names]
-        for name, photo in zip(self.photo_names, self.photos):
-            if min(photo.shape[1:]) < crop_size:
-                raise ValueError(
-                    f'Photo {name!r} downscaled by {scale} is '
-                    f'{tuple(photo.shape[1:])}, smaller than crop_size '
-                    f'{crop_size}; raise scale or lower crop_size')
+        self.colour = colour and split == 'train'
+        self.scales = (tuple(scales) if scales and split == 'train'
+                       else (scale, ))
+        # photos[s][p]: photo p downscaled by scales[s]
+        self.photos = [[scaled_photo(n, f) for n in self.photo_names]
+                       for f in self.scales]
+        for f, photos in zip(self.scales, self.photos):
+            for name, photo in zip(self.photo_names, photos):
+                if min(photo.shape[1:]) < crop_size:
+                    raise ValueError(
+                        f'Photo {name!r} downscaled by {f} is '
+                        f'{tuple(photo.shape[1:])}, smaller than crop_size '
+                        f'{crop_size}; raise the scale or lower crop_size')
 
     @property
     def metainfo(self) -> dict:
@@ -148,13 +190,17 @@ class BundledPhotoPatches(Dataset):
             raise IndexError(f'index {index} out of range for '
                              f'{self.num_samples} samples')
         rng = np.random.default_rng([self.seed, index])
-        which = int(rng.integers(len(self.photos)))
-        photo = self.photos[which]
+        which = int(rng.integers(len(self.photo_names)))
+        photos = self.photos[int(rng.integers(len(self.scales)))
+                             if len(self.scales) > 1 else 0]
+        photo = photos[which]
         top = int(rng.integers(photo.shape[1] - self.crop_size + 1))
         left = int(rng.integers(photo.shape[2] - self.crop_size + 1))
         crop = photo[:, top:top + self.crop_size, left:left + self.crop_size]
         if self.flip and rng.random() < 0.5:
             crop = crop.flip(-1)
+        if self.colour:
+            crop = jitter_colours(crop, rng)
         label = PHOTO_NAMES.index(self.photo_names[which])
         return dict(inputs=crop.clone(),
                     data_samples=dict(label=label, index=index))

@@ -101,3 +101,68 @@ def test_gray_and_rgba_become_rgb():
     rgba = Image.fromarray(np.full((4, 5, 4), 9, np.uint8), mode='RGBA')
     assert to_rgb(gray).shape == (4, 5, 3) and (to_rgb(gray) == 7).all()
     assert to_rgb(rgba).shape == (4, 5, 3) and (to_rgb(rgba) == 9).all()
+
+
+def test_hue_rotation_keeps_greys_and_brightness_and_cycles_channels():
+    from fqzoo.datasets.photo_patches import hue_rotation
+    rot = hue_rotation(0.7)
+    torch.testing.assert_close(rot @ rot.T, torch.eye(3), atol=1e-6, rtol=0)
+    grey = torch.tensor([0.3, 0.3, 0.3])
+    torch.testing.assert_close(rot @ grey, grey)
+    colour = torch.tensor([0.9, 0.2, 0.1])
+    assert (rot @ colour).sum().item() == pytest.approx(colour.sum().item(),
+                                                       abs=1e-6)
+    # A third of a turn about the grey axis sends red to green, green to
+    # blue, blue to red.
+    cycle = torch.tensor([[0., 0, 1], [1, 0, 0], [0, 1, 0]])
+    torch.testing.assert_close(hue_rotation(2 * np.pi / 3), cycle,
+                               atol=1e-6, rtol=0)
+
+
+def test_colour_jitter_is_seeded_in_range_and_train_only():
+    kwargs = dict(num_samples=20, colour=True, flip=False)
+    jittered = BundledPhotoPatches(split='train', **kwargs)
+    plain = BundledPhotoPatches(split='train', num_samples=20, flip=False)
+    again = BundledPhotoPatches(split='train', **kwargs)
+    changed = 0
+    for i in range(20):
+        x = jittered[i]['inputs']
+        assert torch.equal(x, again[i]['inputs'])
+        assert -1 <= x.min() and x.max() <= 1
+        # brightness survives the jitter up to clamping
+        ref = plain[i]['inputs']
+        changed += not torch.allclose(x, ref, atol=0.05)
+        assert (x.mean() - ref.mean()).abs() < 0.25
+    assert changed >= 15
+    val = BundledPhotoPatches(split='val', colour=True, num_samples=8)
+    plain_val = BundledPhotoPatches(split='val', num_samples=8)
+    assert all(torch.equal(val[i]['inputs'], plain_val[i]['inputs'])
+               for i in range(8))
+
+
+def test_multi_scale_crops_come_from_the_drawn_scale():
+    from fqzoo.datasets.photo_patches import scaled_photo
+    scales = (0.1, 0.16)
+    dataset = BundledPhotoPatches(split='train', num_samples=12, flip=False,
+                                  scales=scales, crop_size=16)
+    found = set()
+    for i in range(12):
+        sample = dataset[i]
+        name = PHOTO_NAMES[sample['data_samples']['label']]
+        crop = sample['inputs']
+        hits = []
+        for f in scales:
+            photo = scaled_photo(name, f)
+            windows = photo.unfold(1, 16, 1).unfold(2, 16, 1)
+            match = (windows - crop[:, None, None]).abs().amax(
+                dim=(0, 3, 4)) == 0
+            if match.any():
+                hits.append(f)
+        assert len(hits) == 1, (i, hits)
+        found.add(hits[0])
+    assert found == set(scales)
+    # the held-out photos never appear in train, at any scale
+    assert {PHOTO_NAMES[dataset[i]['data_samples']['label']]
+            for i in range(12)}.isdisjoint({'coffee', 'grace_hopper'})
+    val = BundledPhotoPatches(split='val', scales=scales, crop_size=16)
+    assert val.scales == (val.scale, )

@@ -9,21 +9,38 @@ from fqzoo.models.quantizers.search import (
 )
 
 
+@pytest.mark.parametrize('plain_max', [0, 1 << 23])   # blocked, one block
 @pytest.mark.parametrize('n,k,token_chunk,code_chunk', [
     (1000, 700, 128, 64), (64, 5000, 1000, 512), (333, 33, 2048, 512)])
-def test_nearest_code_equals_exhaustive_argmin(n, k, token_chunk, code_chunk):
+def test_nearest_code_equals_exhaustive_argmin(n, k, token_chunk, code_chunk,
+                                               plain_max):
     torch.manual_seed(0)
     z, codebook = torch.randn(n, 8), torch.randn(k, 8)
     expected = torch.cdist(z.double(), codebook.double()).argmin(1)
-    assert torch.equal(nearest_code(z, codebook, token_chunk, code_chunk),
-                       expected)
+    assert torch.equal(nearest_code(z, codebook, token_chunk, code_chunk,
+                                    plain_max), expected)
     assert torch.equal(nearest_code_naive(z, codebook), expected)
 
 
-def test_nearest_code_picks_first_of_tied_codes():
+def test_nearest_code_goes_blocked_only_above_plain_max(monkeypatch):
+    from fqzoo.models.quantizers import search
+    calls = []
+    blocks = search._best_blocks
+    monkeypatch.setattr(search, '_best_blocks',
+                        lambda *a, **k: calls.append(1) or blocks(*a, **k))
+    z, codebook = torch.randn(40, 4), torch.randn(50, 4)
+    search.nearest_code(z, codebook, plain_max=2000)
+    assert not calls
+    search.nearest_code(z, codebook, plain_max=1999)
+    assert calls
+
+
+@pytest.mark.parametrize('plain_max', [0, 1 << 23])
+def test_nearest_code_picks_first_of_tied_codes(plain_max):
     codebook = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     z = torch.tensor([[2.0, 0.0], [0.0, 3.0]])
-    assert nearest_code(z, codebook, code_chunk=2).tolist() == [0, 1]
+    assert nearest_code(z, codebook, code_chunk=2,
+                        plain_max=plain_max).tolist() == [0, 1]
 
 
 def unchunked_entropy(z, codebook, temperature, l2_norm, codebook_weight):
