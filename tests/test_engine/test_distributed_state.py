@@ -8,7 +8,9 @@ What is synchronised (fqzoo/models/quantizers/vq.py, base.py): code counts
 rows of every process, rank 0's draw broadcast). Restarts run either inside
 the forward (``auto_restart``) or from :class:`CodebookHealthHook`.
 """
+import itertools
 import logging
+from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,6 +29,8 @@ STEPS = 6
 # unequal shares, and (through OFFSETS) data from different clusters.
 SHARES = [slice(0, 2), slice(2, 3)]
 OFFSETS = [3.0, 3.0, -3.0]
+
+_HUBS = itertools.count()
 
 SCENARIOS = {
     # EMA codes, k-means init, dead codes re-seeded inside the forward.
@@ -55,8 +59,11 @@ def step_batch(step: int, channels: int) -> torch.Tensor:
     return noise + torch.tensor(OFFSETS).view(3, 1, 1, 1)
 
 
-def train(name: str, share: slice = slice(None)) -> dict:
+def train(name: str, share: slice = slice(None), seed: int = 0) -> dict:
     """Run one scenario on this process's ``share`` of every batch.
+
+    The quantizer is built under seed 0 (as DDP starts every rank from the
+    same weights); training draws from ``seed``.
 
     Returns:
         dict: the quantizer's ``state`` dict, its dead codes before each
@@ -67,8 +74,9 @@ def train(name: str, share: slice = slice(None)) -> dict:
     scenario = SCENARIOS[name]
     torch.manual_seed(0)
     quantizer = QUANTIZERS.build(scenario['quantizer']).train()
+    torch.manual_seed(seed)
     model = SimpleNamespace(quantizer=quantizer)
-    hub = MessageHub.get_instance(f'distributed_state_{name}')
+    hub = MessageHub.get_instance(f'distributed_state_{next(_HUBS)}')
     runner = SimpleNamespace(model=model, message_hub=hub, iter=0,
                              logger=logging.getLogger('distributed_state'))
     hook = CodebookHealthHook(**scenario['hook']) if scenario['hook'] else None
@@ -92,12 +100,17 @@ def train(name: str, share: slice = slice(None)) -> dict:
 
 
 def worker(rank: int, init_file: str, out_dir: str) -> None:
-    """One of the ``WORLD_SIZE`` processes: every scenario on its share."""
+    """One of the ``WORLD_SIZE`` processes: every scenario on its share,
+    with its own random stream (as ``diff_rank_seed`` gives), so only a
+    broadcast makes the ranks' random draws agree. A collective one rank
+    skips (ranks disagreeing on dead codes) times out instead of hanging."""
     torch.set_num_threads(1)
     dist.init_process_group('gloo', init_method=f'file://{init_file}',
-                            rank=rank, world_size=WORLD_SIZE)
+                            rank=rank, world_size=WORLD_SIZE,
+                            timeout=timedelta(seconds=30))
     try:
-        results = {name: train(name, SHARES[rank]) for name in SCENARIOS}
+        results = {name: train(name, SHARES[rank], seed=rank)
+                   for name in SCENARIOS}
         torch.save(results, Path(out_dir) / f'rank{rank}.pth')
     finally:
         dist.destroy_process_group()
@@ -106,10 +119,13 @@ def worker(rank: int, init_file: str, out_dir: str) -> None:
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory) -> dict:
     """Every scenario run by 2 processes (``rank0``, ``rank1``) and by this
-    process alone on whole batches (``single``)."""
+    process alone on whole batches (``single``).
+
+    The processes are forked: spawning re-imports torch and fqzoo in each
+    (a minute on a loaded 2-core machine instead of seconds)."""
     root = tmp_path_factory.mktemp('distributed_state')
-    mp.spawn(worker, args=(str(root / 'pg'), str(root)), nprocs=WORLD_SIZE,
-             join=True)
+    mp.start_processes(worker, args=(str(root / 'pg'), str(root)),
+                       nprocs=WORLD_SIZE, join=True, start_method='fork')
     runs = {f'rank{r}': torch.load(root / f'rank{r}.pth', weights_only=True)
             for r in range(WORLD_SIZE)}
     runs['single'] = {name: train(name) for name in SCENARIOS}
