@@ -11,6 +11,7 @@ from typing import Any, Optional
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import EVALUATOR as MMENGINE_EVALUATOR
+from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOG_PROCESSORS as MMENGINE_LOG_PROCESSORS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
@@ -24,6 +25,7 @@ from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
 from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import RUNNERS as MMENGINE_RUNNERS
+from mmengine.registry import STRATEGIES as MMENGINE_STRATEGIES
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
@@ -132,6 +134,12 @@ HOOKS = Registry('hook', parent=MMENGINE_HOOKS, build_func=build_component,
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['fqzoo.engine'])
 RUNNERS = Registry('runner', parent=MMENGINE_RUNNERS,
                    locations=['fqzoo.engine'])
+# FlexibleRunner's strategies (FSDP) and the functions their configs name
+# (FSDP auto-wrap policies).
+STRATEGIES = Registry('strategy', parent=MMENGINE_STRATEGIES,
+                      locations=['fqzoo.engine'])
+FUNCTIONS = Registry('function', parent=MMENGINE_FUNCTIONS,
+                     locations=['fqzoo.engine'])
 OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS,
                       locations=['fqzoo.engine'])
 OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS,

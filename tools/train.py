@@ -7,6 +7,7 @@ Examples:
     python tools/train.py CONFIG --amp --cfg-options train_cfg.max_iters=100
     bash tools/dist_train.sh CONFIG 8                # 8 GPUs
     python tools/train.py CONFIG --dry-run           # check weights, data
+    bash tools/dist_train.sh configs/far/far_l_fqgan_dual_fsdp.py 8  # FSDP
 """
 import argparse
 import os
@@ -15,8 +16,10 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.runner import FlexibleRunner
 
 from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
+from fqzoo.registry import RUNNERS
 from fqzoo.utils.preflight import (
     MissingRequirementsError,
     dry_run,
@@ -73,6 +76,19 @@ def use_amp(cfg: Config) -> None:
         entry.setdefault('loss_scale', 'dynamic')
 
 
+def check_strategy(cfg: Config) -> None:
+    """A ``strategy`` (FSDP ...) is run by a ``FlexibleRunner`` only: refuse
+    a config whose runner would silently ignore it."""
+    if cfg.get('strategy') is None:
+        return
+    runner = RUNNERS.get(cfg.get('runner_type', 'Runner'))
+    if not (isinstance(runner, type) and issubclass(runner, FlexibleRunner)):
+        raise SystemExit(
+            f'the config sets strategy={cfg.strategy.get("type")} but its '
+            f'runner_type {cfg.get("runner_type", "Runner")} ignores '
+            f'strategies: set runner_type = \'TokenizerFlexibleRunner\'')
+
+
 def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     """Apply the command line to the config."""
     if args.cfg_options is not None:
@@ -92,6 +108,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         cfg.resume = True
         cfg.load_from = args.resume
     use_gloo_without_cuda(cfg)
+    check_strategy(cfg)
     return cfg
 
 
