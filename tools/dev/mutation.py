@@ -13,18 +13,39 @@ values for this run only), e.g.::
 mutmut 3 works in ``mutants/`` (a copy of ``fqzoo``, ``tests`` and
 ``configs``) and keeps its results there, so a second run only retests what
 changed (naming mutants on mutmut's own command line reruns them even when
-their result is kept). Afterwards ``mutmut results`` lists the surviving mutants,
-``mutmut show NAME`` prints one as a diff and ``mutmut browse`` opens a
-terminal browser. Mutants of a file with no test calling them are reported
-as "no tests".
+their result is kept); a run with another selection starts afresh. Afterwards
+``mutmut results`` lists the surviving mutants, ``mutmut show NAME`` prints
+one as a diff and ``mutmut browse`` opens a terminal browser. Mutants of a
+file with no test calling them are reported as "no tests".
 """
 import argparse
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Sequence
 
 REPO = Path(__file__).resolve().parents[2]
+SELECTION = REPO / 'mutants' / 'fqzoo-selection.json'
+
+
+def start_fresh_if_selection_changed(selection: dict) -> None:
+    """Delete ``mutants/`` when the last run mutated other files or ran
+    other tests.
+
+    mutmut overwrites the mutated copy of a file outside the selection with
+    the plain source, and later takes that newer copy for an up-to-date
+    mutated file: its mutants would all seem to survive. Starting afresh
+    costs the cached results, never correctness.
+
+    Args:
+        selection (dict): ``only_mutate`` and ``tests`` of this run.
+    """
+    if SELECTION.is_file() and json.loads(SELECTION.read_text()) != selection:
+        shutil.rmtree(SELECTION.parent)
+    SELECTION.parent.mkdir(exist_ok=True)
+    SELECTION.write_text(json.dumps(selection))
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -52,6 +73,9 @@ def main(argv: Sequence[str]) -> int:
         cfg.only_mutate = mutate
     if args.tests:
         cfg.pytest_add_cli_args_test_selection = list(args.tests)
+    start_fresh_if_selection_changed(dict(
+        only_mutate=cfg.only_mutate,
+        tests=cfg.pytest_add_cli_args_test_selection))
     cli(['run', '--max-children', str(args.jobs)], standalone_mode=False)
     cli(['results'], standalone_mode=False)
     return 0
