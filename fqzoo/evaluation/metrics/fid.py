@@ -45,7 +45,13 @@ def frechet_distance(features1: Tensor, features2: Tensor) -> float:
     trace is computed exactly, and faster, as the nuclear norm of
     ``X1 X2^T`` (centred features scaled by ``1 / sqrt(N - 1)``); the
     distance is then biased upwards. One sample counts as zero covariance.
+
+    Raises:
+        ValueError: if a feature set is not ``[N, D]`` with ``N >= 1``, the
+            two differ in ``D``, or one holds NaN/Inf (the message names
+            which).
     """
+    _check_features(features1, features2)
     x1, x2 = features1.double().numpy(), features2.double().numpy()
     mu1, mu2 = x1.mean(0), x2.mean(0)
     c1 = (x1 - mu1) / np.sqrt(max(len(x1) - 1, 1))
@@ -58,6 +64,25 @@ def frechet_distance(features1: Tensor, features2: Tensor) -> float:
     diff = mu1 - mu2
     return float(diff @ diff + (c1 ** 2).sum() + (c2 ** 2).sum() -
                  2 * trace_sqrt)
+
+
+def _check_features(features1: Tensor, features2: Tensor) -> None:
+    """The two feature sets :func:`frechet_distance` compares are ``[N, D]``
+    with ``N >= 1``, the same ``D`` and finite values."""
+    for name, feats in (('features1', features1), ('features2', features2)):
+        if feats.dim() != 2:
+            raise ValueError(f'frechet_distance: {name} must be [N, D], got '
+                             f'shape {tuple(feats.shape)}')
+        if len(feats) == 0:
+            raise ValueError(f'frechet_distance: {name} has no samples')
+        bad = (~torch.isfinite(feats)).any(1).nonzero()
+        if len(bad):
+            raise ValueError(f'frechet_distance: {name} holds NaN or Inf '
+                             f'(sample {int(bad[0])} first)')
+    if features1.shape[1] != features2.shape[1]:
+        raise ValueError(f'frechet_distance: features1 has '
+                         f'{features1.shape[1]} features per sample, '
+                         f'features2 has {features2.shape[1]}')
 
 
 class _FeatureMetric(BaseMetric):
