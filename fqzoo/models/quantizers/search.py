@@ -1,14 +1,17 @@
 """Nearest-code search and the codebook entropy loss, blocked over tokens and
 codes so that peak extra memory does not grow with the codebook size.
 
-A small search (``N x K`` up to ``plain_max`` entries, 32 MiB of float32
-by default: the CPU-scale operating point) is one ``addmm`` and one
-``argmin``, the fastest there is at that size; the many small operations of
-the blocked search would cost more than they save. A large search keeps one
-``[token_chunk, code_chunk]`` distance block alive at a time. Per block it takes only the row minimum (``amin``, a vectorised
-reduction many times faster than ``min``/``argmin`` with indices), remembers
-which code block won each token, and recovers the index with one ``argmin``
-per token over its winning block only.
+With a small codebook (``K`` up to ``plain_max / token_chunk``: 4096 codes
+by default, the CPU-scale operating point) the search is plain: one
+``addmm`` and one ``argmin`` per ``plain_max / K`` tokens (at most 64 MiB of
+float32 distances), the fastest there is at that size, where the many small
+operations of the blocked search cost more than they save. A larger
+codebook is searched in blocks, one ``[token_chunk, code_chunk]`` distance
+block alive at a time. Per block it
+takes only the row minimum (``amin``, a vectorised reduction many times
+faster than ``min``/``argmin`` with indices), remembers which code block won
+each token, and recovers the index with one ``argmin`` per token over its
+winning block only.
 
 The entropy loss (MAGVIT-v2, Yu et al. 2023; LlamaGen, Sun et al. 2024) is
 computed over a chunk of tokens at a time under
@@ -33,7 +36,7 @@ def _code_distances(z: Tensor, codebook: Tensor, code_sq: Tensor) -> Tensor:
 
 @torch.no_grad()
 def nearest_code(z: Tensor, codebook: Tensor, token_chunk: int = 4096,
-                 code_chunk: int = 256, plain_max: int = 1 << 23) -> Tensor:
+                 code_chunk: int = 256, plain_max: int = 1 << 24) -> Tensor:
     """Index of the nearest code (squared Euclidean) for each row of ``z``.
 
     Args:
@@ -42,8 +45,9 @@ def nearest_code(z: Tensor, codebook: Tensor, token_chunk: int = 4096,
         token_chunk (int): tokens per block. Defaults to 4096.
         code_chunk (int): codes per block. Defaults to 256 (a 4 MiB float32
             distance block with the default ``token_chunk``).
-        plain_max (int): largest ``N * K`` searched as one block (the full
-            distance matrix). Defaults to ``2 ** 23``.
+        plain_max (int): most distances computed at once by the plain
+            search, which runs when ``min(N, token_chunk) * K`` is at most
+            this. Defaults to ``2 ** 24``.
 
     Returns:
         LongTensor: ``[N]`` indices of the exhaustive argmin (the first code
@@ -53,8 +57,12 @@ def nearest_code(z: Tensor, codebook: Tensor, token_chunk: int = 4096,
     z = z.to(codebook.dtype).contiguous()
     codebook = codebook.contiguous()
     code_sq = codebook.pow(2).sum(1)
-    if z.shape[0] * codebook.shape[0] <= plain_max:
-        return _code_distances(z, codebook, code_sq).argmin(1)
+    num_codes = codebook.shape[0]
+    if min(z.shape[0], token_chunk) * num_codes <= plain_max:
+        rows = max(1, plain_max // num_codes)
+        return torch.cat([
+            _code_distances(z[t:t + rows], codebook, code_sq).argmin(1)
+            for t in range(0, z.shape[0], rows)])
     best_block = torch.cat([
         _best_blocks(z[t:t + token_chunk], codebook, code_sq, code_chunk)
         for t in range(0, z.shape[0], token_chunk)])
