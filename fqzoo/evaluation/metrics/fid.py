@@ -30,7 +30,7 @@ from fqzoo.registry import METRICS
 from fqzoo.utils.preflight import Requirement, torch_hub_requirement
 
 from .feature_extractors import EFFNET_EXTRACTOR
-from .utils import stack_field, to_uint8
+from .utils import check_image_pair, require_results, stack_field, to_uint8
 
 INCEPTION_WEIGHTS_FILE = URL_INCEPTION_V3.rsplit('/', 1)[-1]
 
@@ -114,8 +114,10 @@ class _FeatureMetric(BaseMetric):
     def process(self, data_batch: object,
                 data_samples: Sequence[dict]) -> None:
         """Store each sample's input and recon features, on CPU."""
-        real = self._features(stack_field(data_samples, 'inputs'))
-        fake = self._features(stack_field(data_samples, 'recon'))
+        inputs = stack_field(data_samples, 'inputs')
+        recon = stack_field(data_samples, 'recon')
+        check_image_pair(type(self).__name__, recon, inputs)
+        real, fake = self._features(inputs), self._features(recon)
         for i in range(len(data_samples)):
             self.results.append({
                 'real': {name: feat[i] for name, feat in real.items()},
@@ -174,6 +176,7 @@ class FID(_FeatureMetric):
 
     def compute_metrics(self, results: List[dict]) -> dict:
         """FID inputs vs recons, IS of recons."""
+        require_results(type(self).__name__, results)
         logits = self._gather(results, 'fake', 'logits_unbiased')
         inception_score = isc_features_to_metric(
             logits, splits=min(self.is_splits, len(logits)))
@@ -254,6 +257,7 @@ class OfflineFID(_FeatureMetric):
 
     def compute_metrics(self, results: List[dict]) -> dict:
         """Fréchet distance of input vs recon features."""
+        require_results(type(self).__name__, results)
         return {'fid_effnet_offline': frechet_distance(
             self._gather(results, 'real', 'pool'),
             self._gather(results, 'fake', 'pool'))}

@@ -11,7 +11,7 @@ from fqzoo.models.backbones.efficientnet_lite0 import (
 from fqzoo.registry import METRICS, MODELS
 from fqzoo.utils.preflight import Requirement
 
-from .utils import stack_field
+from .utils import check_image_pair, require_results, stack_field
 
 
 @METRICS.register_module()
@@ -61,12 +61,14 @@ class PerceptualDistance(BaseMetric):
                 data_samples: Sequence[dict]) -> None:
         """Per-sample distances, stored on CPU."""
         recon = stack_field(data_samples, 'recon')
+        inputs = stack_field(data_samples, 'inputs')
+        check_image_pair(type(self).__name__, recon, inputs)
         device = self.device or recon.device
         self.loss.to(device)
-        dist = self.loss(recon.to(device),
-                         stack_field(data_samples, 'inputs').to(device))
+        dist = self.loss(recon.to(device), inputs.to(device))
         self.results.extend(dist.cpu().tolist())
 
     def compute_metrics(self, results: List[float]) -> dict:
         """Mean over the evaluation set."""
+        require_results(type(self).__name__, results)
         return {self.name: math.fsum(results) / len(results)}

@@ -13,16 +13,28 @@ from torch import Tensor
 
 from fqzoo.registry import METRICS
 
-from .utils import stack_field, to_unit_range
+from .utils import check_image_pair, require_results, stack_field, to_unit_range
 
 
 def psnr(pred: Tensor, target: Tensor, max_db: float = 100.0) -> Tensor:
     """Per-image PSNR (dB) of ``[B, C, H, W]`` images in [0, 1].
 
     Identical images would give infinity; the value is capped at ``max_db``.
+
+    Raises:
+        ValueError: if ``pred`` and ``target`` are not ``[B, C, H, W]`` of
+            the same shape.
     """
+    _check_same_batch('psnr', pred, target)
     mse = (pred - target).pow(2).flatten(1).mean(1)
     return (10 * torch.log10(1 / mse.clamp_min(10 ** (-max_db / 10))))
+
+
+def _check_same_batch(name: str, pred: Tensor, target: Tensor) -> None:
+    if pred.dim() != 4 or pred.shape != target.shape:
+        raise ValueError(f'{name}: pred and target must be [B, C, H, W] of '
+                         f'the same shape, got {tuple(pred.shape)} and '
+                         f'{tuple(target.shape)}')
 
 
 def _gaussian_window(size: int, sigma: float, dtype: torch.dtype) -> Tensor:
@@ -40,7 +52,16 @@ def ssim(pred: Tensor, target: Tensor, win_size: int = 11,
     data_range=1)``: a Gaussian window, the SSIM map averaged over the
     positions where the window fits (skimage crops the border it pads),
     then over channels. Images must be at least ``win_size`` pixels a side.
+
+    Raises:
+        ValueError: if ``pred`` and ``target`` are not ``[B, C, H, W]`` of
+            the same shape, or are smaller than ``win_size`` a side.
     """
+    _check_same_batch('ssim', pred, target)
+    if min(pred.shape[-2:]) < win_size:
+        raise ValueError(f'ssim: images of {pred.shape[-2]}x{pred.shape[-1]} '
+                         f'pixels are smaller than the {win_size}x{win_size} '
+                         'window')
     channels = pred.shape[1]
     kernel_1d = _gaussian_window(win_size, sigma, pred.dtype).to(pred.device)
     kernel = torch.outer(kernel_1d, kernel_1d).expand(channels, 1, -1, -1)
@@ -74,12 +95,15 @@ class _PairwiseImageMetric(BaseMetric):
     def process(self, data_batch: object,
                 data_samples: Sequence[dict]) -> None:
         """Score each reconstruction against its input."""
-        pred = to_unit_range(stack_field(data_samples, 'recon').cpu())
-        target = to_unit_range(stack_field(data_samples, 'inputs').cpu())
-        self.results.extend(self.score(pred, target).tolist())
+        recon = stack_field(data_samples, 'recon').cpu()
+        inputs = stack_field(data_samples, 'inputs').cpu()
+        check_image_pair(type(self).__name__, recon, inputs)
+        self.results.extend(
+            self.score(to_unit_range(recon), to_unit_range(inputs)).tolist())
 
     def compute_metrics(self, results: List[float]) -> dict:
         """Mean over the evaluation set."""
+        require_results(type(self).__name__, results)
         return {self.name: math.fsum(results) / len(results)}
 
 

@@ -6,6 +6,8 @@ from mmengine.evaluator import BaseMetric
 
 from fqzoo.registry import METRICS
 
+from .utils import require_results
+
 
 @METRICS.register_module()
 class TokenNLL(BaseMetric):
@@ -27,11 +29,20 @@ class TokenNLL(BaseMetric):
 
     def process(self, data_batch: object,
                 data_samples: Sequence[dict]) -> None:
-        for sample in data_samples:
+        for i, sample in enumerate(data_samples):
+            if 'nll' not in sample:
+                raise KeyError(f'TokenNLL: data sample {i} has no \'nll\' '
+                               f'field (it has {sorted(sample)}); the '
+                               'generator\'s predict() gives it')
             self.results.append([float(v) for v in sample['nll']])
 
     def compute_metrics(self, results: List[List[float]]) -> dict:
+        require_results('TokenNLL', results)
         num = len(results[0])
+        lengths = sorted({len(r) for r in results})
+        if num == 0 or len(lengths) > 1:
+            raise ValueError(f'TokenNLL: every sample needs the same number '
+                             f'(>= 1) of sub-token NLLs, got {lengths}')
         per_token = [sum(r[g] for r in results) / len(results)
                      for g in range(num)]
         metrics = {'nll': sum(per_token) / num,

@@ -1,4 +1,5 @@
-"""Helpers shared by the metrics: batching per-sample outputs, image ranges."""
+"""Helpers shared by the metrics: batching per-sample outputs, image ranges,
+and the checks that make bad input fail with a message naming it."""
 from typing import Sequence
 
 import torch
@@ -6,12 +7,61 @@ from torch import Tensor
 
 from fqzoo.utils.images import to_uint8
 
-__all__ = ['stack_field', 'to_unit_range', 'to_uint8']
+__all__ = ['check_image_pair', 'require_results', 'stack_field',
+           'to_unit_range', 'to_uint8']
 
 
 def stack_field(data_samples: Sequence[dict], key: str) -> Tensor:
-    """Stack one field of the per-sample dicts of a val/test step."""
+    """Stack one field of the per-sample dicts of a val/test step.
+
+    Raises:
+        KeyError: if a sample has no ``key`` (the message lists its keys).
+        ValueError: if the samples' ``key`` tensors differ in shape.
+    """
+    for i, sample in enumerate(data_samples):
+        if key not in sample:
+            raise KeyError(f'data sample {i} has no {key!r} field (it has '
+                           f'{sorted(sample)})')
+    shapes = {tuple(sample[key].shape) for sample in data_samples}
+    if len(shapes) > 1:
+        raise ValueError(f'the samples\' {key!r} tensors differ in shape: '
+                         f'{sorted(shapes)}')
     return torch.stack([sample[key] for sample in data_samples])
+
+
+def check_image_pair(metric: str, recon: Tensor, inputs: Tensor,
+                     tol: float = 1e-4) -> None:
+    """``recon`` and ``inputs`` are float ``[B, C, H, W]`` batches of the
+    same shape with values in [-1, 1] (``tol`` of slack).
+
+    Raises:
+        ValueError: naming ``metric``, the field and what is wrong.
+    """
+    if recon.shape != inputs.shape:
+        raise ValueError(f'{metric}: recon has shape {tuple(recon.shape)[1:]} '
+                         f'but inputs {tuple(inputs.shape)[1:]}; they must '
+                         'be the same [C, H, W]')
+    for name, images in (('recon', recon), ('inputs', inputs)):
+        if images.dim() != 4 or not images.is_floating_point():
+            raise ValueError(f'{metric}: {name} must be float [C, H, W] '
+                             f'images per sample, got {images.dtype} '
+                             f'{tuple(images.shape)[1:]}')
+        low, high = images.min().item(), images.max().item()
+        if low < -1 - tol or high > 1 + tol:
+            raise ValueError(f'{metric}: {name} must be images in [-1, 1], '
+                             f'got values in [{low:g}, {high:g}]')
+
+
+def require_results(metric: str, results: Sequence) -> None:
+    """Fail, naming ``metric``, when it has nothing to compute from.
+
+    Raises:
+        ValueError: if ``results`` is empty (``process`` never received a
+            sample: an empty evaluation set or a misconfigured loop).
+    """
+    if len(results) == 0:
+        raise ValueError(f'{metric} has no results to compute: process() '
+                         'received no samples (empty evaluation dataset?)')
 
 
 def to_unit_range(images: Tensor) -> Tensor:
