@@ -44,8 +44,10 @@ def test_codebook_usage_streams_counts_and_matches_a_direct_count():
     metric = CodebookUsage()
     for batch in batches:
         metric.process(None, batch)
-        assert len(metric.results) == 1
-        assert metric.results[0].shape == (groups, size)
+        table, *middle, latest = metric.results
+        assert table.shape == (groups, size)
+        assert middle == [None] * (len(metric.results) - 2)
+        assert torch.equal(latest['indices'], batch[-1]['indices'])
     expected = {}
     for g in range(groups):
         counts = Counter(int(code) for batch in batches for sample in batch
@@ -63,11 +65,12 @@ def test_codebook_usage_streams_counts_and_matches_a_direct_count():
 
 # bytes a metric may add per image, [low, high]: a Python float (24 B,
 # plus an 8 B list slot and the list's over-allocation), a list of G = 2
-# floats, nothing, or the two 1280-d float32 feature vectors (inputs and
-# reconstructions, 10240 B) of OfflineFID plus their per-sample dicts
+# floats, a list slot (None), or the two 1280-d float32 feature vectors
+# (inputs and reconstructions, 10240 B) of OfflineFID plus their
+# per-sample dicts
 PER_IMAGE = {'PSNR': (24, 48), 'SSIM': (24, 48),
              'PerceptualDistance': (24, 48), 'TokenNLL': (100, 200),
-             'CodebookUsage': (0, 0),
+             'CodebookUsage': (8, 16),
              'OfflineFID': (2 * 1280 * 4, 2 * 1280 * 4 + 1024)}
 
 
@@ -87,3 +90,25 @@ def test_state_grows_by_statistics_not_images(name):
     assert states[12] == states[24]
     per_image = (states[12][1] - states[12][0]) / 4
     assert low <= per_image <= high, per_image
+
+
+def test_codebook_usage_drops_distributed_padding_like_collect_results():
+    """Two ranks split 7 samples as DefaultSampler does (rank 1 repeats
+    sample 0 as padding); interleaving their results and keeping the first
+    7, as mmengine's collect_results does, gives one process's metrics."""
+    samples = next(bench.synthetic_batches(batch_size=7, image_size=4,
+                                           groups=2, grid=3,
+                                           codebook_size=8, seed=2))
+    ranks = [CodebookUsage(), CodebookUsage()]
+    for rank, order in zip(ranks, ([0, 2, 4, 6], [1, 3, 5, 0])):
+        for index in order:
+            rank.process(None, [samples[index]])
+    gathered = [entry for pair in zip(*(r.results for r in ranks))
+                for entry in pair][:7]
+    single = CodebookUsage()
+    single.process(None, samples)
+    expected = single.evaluate(7)
+    assert ranks[0].compute_metrics(gathered) == pytest.approx(expected)
+    padded = [entry for pair in zip(*(r.results for r in ranks))
+              for entry in pair]
+    assert ranks[0].compute_metrics(padded) != pytest.approx(expected)

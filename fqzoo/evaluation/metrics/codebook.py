@@ -1,5 +1,5 @@
 """Codebook usage over a whole evaluation set, per sub-codebook."""
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 from mmengine.evaluator import BaseMetric
@@ -16,10 +16,8 @@ class CodebookUsage(BaseMetric):
     positions of all images. Logs ``usage_{g}`` (codes used at least once /
     codebook size), ``perplexity_{g}`` (exp of the entropy of the code
     frequencies; equals the codebook size for uniform use) and their means
-    over sub-codebooks, ``usage`` and ``perplexity``. Memory is one
-    ``[G, K]`` count table, whatever the number of images. In distributed
-    evaluation, the samples a sampler repeats to even out the ranks (fewer
-    than the number of processes) are counted too.
+    over sub-codebooks, ``usage`` and ``perplexity``. Memory: a ``[G, K]``
+    count table and one pointer per image, not the images' indices.
 
     >>> metric = CodebookUsage()
     """
@@ -30,27 +28,33 @@ class CodebookUsage(BaseMetric):
 
     def process(self, data_batch: object,
                 data_samples: Sequence[dict]) -> None:
-        """Add the batch's code counts to the running ``[G, K]`` counts.
+        """Fold each sample's codes into running counts.
 
-        Only the counts are kept (``self.results`` holds one ``[G, K]``
-        int64 tensor per process), so memory does not grow with the number
-        of images or positions."""
-        size = int(data_samples[0]['codebook_size'])
-        indices = torch.stack([sample['indices'] for sample in data_samples])
-        groups = indices.transpose(0, 1).flatten(1).cpu()  # [G, B*h*w]
-        offsets = torch.arange(len(groups)).unsqueeze(1) * size
-        counts = torch.bincount((groups + offsets).flatten(),
-                                minlength=len(groups) * size)
-        counts = counts.view(len(groups), size)
-        if self.results:
-            self.results[0] += counts
-        else:
-            self.results.append(counts)
+        ``self.results`` keeps one entry per sample, as MMEngine's
+        ``collect_results`` needs to drop the samples a distributed sampler
+        repeats (each rank's last one): the first is the ``[G, K]`` count
+        table of all samples but the latest, the last is the latest
+        sample's indices, and the ones between are None. Memory is thus
+        one table, one sample's indices and a pointer per image."""
+        for sample in data_samples:
+            latest = dict(indices=sample['indices'].cpu(),
+                          codebook_size=int(sample['codebook_size']))
+            if len(self.results) == 1:
+                self.results[0] = _add_counts(None, self.results[0])
+            elif len(self.results) > 1:
+                _add_counts(self.results[0], self.results[-1])
+                self.results[-1] = None
+            self.results.append(latest)
 
-    def compute_metrics(self, results: List[Tensor]) -> dict:
+    def compute_metrics(self, results: list) -> dict:
         """Usage and perplexity per sub-codebook and their means (the
-        counts of all processes summed)."""
-        counts = torch.stack(results).sum(0).double()
+        tables and latest samples of all processes added up)."""
+        tables = [entry for entry in results if torch.is_tensor(entry)]
+        counts = torch.stack(tables).sum(0) if tables else None
+        for entry in results:
+            if isinstance(entry, dict):
+                counts = _add_counts(counts, entry)
+        counts = counts.double()
         usage = (counts > 0).double().mean(1)
         probs = counts / counts.sum(1, keepdim=True)
         entropy = -torch.special.xlogy(probs, probs).sum(1)
@@ -62,3 +66,16 @@ class CodebookUsage(BaseMetric):
             metrics[f'usage_{g}'] = use
             metrics[f'perplexity_{g}'] = ppl
         return metrics
+
+
+def _add_counts(table: Optional[Tensor], sample: dict) -> Tensor:
+    """Add one sample's ``[G, h, w]`` indices to the ``[G, K]`` count
+    ``table`` (in place; a new table when None) and return it."""
+    indices, size = sample['indices'], sample['codebook_size']
+    groups = indices.flatten(1)
+    if table is None:
+        table = torch.zeros(len(groups), size, dtype=torch.int64)
+    offsets = torch.arange(len(groups)).unsqueeze(1) * size
+    flat = (groups + offsets).flatten()
+    table.view(-1).scatter_add_(0, flat, torch.ones_like(flat))
+    return table
