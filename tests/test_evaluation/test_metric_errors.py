@@ -8,6 +8,7 @@ from fqzoo.evaluation import (
     FID,
     PSNR,
     SSIM,
+    CodebookUsage,
     OfflineFID,
     PerceptualDistance,
     TokenNLL,
@@ -127,3 +128,48 @@ def test_token_nll_errors():
     metric.process(None, [dict(nll=[])])
     with pytest.raises(ValueError, match=r'got \[0\]'):
         metric.evaluate(1)
+
+
+def _codes(*shape, high=8, dtype=torch.long):
+    return torch.randint(high, shape, generator=torch.Generator()
+                         .manual_seed(0)).to(dtype)
+
+
+@pytest.mark.parametrize('indices,message', [
+    (_codes(2, 3, 3).index_fill(1, torch.tensor([1]), 8),
+     r'data sample 1 has indices in \[0, 8\], outside \[0, 8\) for '
+     'codebook_size 8'),
+    (_codes(2, 3, 3) - 1,
+     r'data sample 1 has indices in \[-1, \d\], outside \[0, 8\)'),
+    (_codes(3, 3), r'data sample 1 indices must be an integer \[G, h, w\] '
+     r'tensor, got torch.int64 \(3, 3\)'),
+    (_codes(2, 3, 3, dtype=torch.float32),
+     'data sample 1 indices must be an integer .* got torch.float32'),
+])
+def test_codebook_usage_bad_indices(indices, message):
+    """An index equal to codebook_size used to be counted as code 0 of the
+    next sub-codebook, without a word."""
+    good = dict(indices=_codes(2, 3, 3), codebook_size=8)
+    with pytest.raises(ValueError, match=f'CodebookUsage: {message}'):
+        CodebookUsage().process(None, [good, dict(indices=indices,
+                                                  codebook_size=8)])
+
+
+def test_codebook_usage_missing_field_and_no_samples():
+    with pytest.raises(KeyError, match=r"CodebookUsage: data sample 0 has "
+                       r"no 'codebook_size' field \(it has \['indices'\]\)"):
+        CodebookUsage().process(None, [dict(indices=_codes(1, 2, 2))])
+    with pytest.raises(ValueError, match='CodebookUsage has no results'):
+        CodebookUsage().evaluate(0)
+
+
+def test_codebook_usage_samples_of_another_codebook():
+    metric = CodebookUsage()
+    metric.process(None, [dict(indices=_codes(2, 3, 3), codebook_size=8)] * 2)
+    with pytest.raises(ValueError, match=r'data sample 0 has \(G, '
+                       r'codebook_size\) = \(2, 16\), the earlier samples '
+                       r'\(2, 8\)'):
+        metric.process(None, [dict(indices=_codes(2, 3, 3), codebook_size=16)])
+    with pytest.raises(ValueError, match=r'= \(1, 8\), the earlier samples '
+                       r'\(2, 8\)'):
+        metric.process(None, [dict(indices=_codes(1, 3, 3), codebook_size=8)])

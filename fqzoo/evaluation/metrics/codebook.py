@@ -7,6 +7,8 @@ from torch import Tensor
 
 from fqzoo.registry import METRICS
 
+from .utils import check_code_sample, require_results
+
 
 @METRICS.register_module()
 class CodebookUsage(BaseMetric):
@@ -35,10 +37,24 @@ class CodebookUsage(BaseMetric):
         repeats (each rank's last one): the first is the ``[G, K]`` count
         table of all samples but the latest, the last is the latest
         sample's indices, and the ones between are None. Memory is thus
-        one table, one sample's indices and a pointer per image."""
-        for sample in data_samples:
+        one table, one sample's indices and a pointer per image.
+
+        Raises:
+            KeyError, ValueError: naming the sample, when its ``indices`` or
+                ``codebook_size`` are missing, are not ``[G, h, w]`` codes in
+                ``[0, codebook_size)`` or differ in ``G`` or
+                ``codebook_size`` from the earlier samples'.
+        """
+        for i, sample in enumerate(data_samples):
+            check_code_sample('CodebookUsage', sample, i)
             latest = dict(indices=sample['indices'].cpu(),
                           codebook_size=int(sample['codebook_size']))
+            if self.results and _groups_and_size(self.results[0]) != \
+                    _groups_and_size(latest):
+                raise ValueError(
+                    f'CodebookUsage: data sample {i} has (G, codebook_size) '
+                    f'= {_groups_and_size(latest)}, the earlier samples '
+                    f'{_groups_and_size(self.results[0])}')
             if len(self.results) == 1:
                 self.results[0] = _add_counts(None, self.results[0])
             elif len(self.results) > 1:
@@ -49,6 +65,7 @@ class CodebookUsage(BaseMetric):
     def compute_metrics(self, results: list) -> dict:
         """Usage and perplexity per sub-codebook and their means (the
         tables and latest samples of all processes added up)."""
+        require_results('CodebookUsage', results)
         tables = [entry for entry in results if torch.is_tensor(entry)]
         counts = torch.stack(tables).sum(0) if tables else None
         for entry in results:
@@ -66,6 +83,13 @@ class CodebookUsage(BaseMetric):
             metrics[f'usage_{g}'] = use
             metrics[f'perplexity_{g}'] = ppl
         return metrics
+
+
+def _groups_and_size(entry) -> tuple:
+    """``(G, K)`` of a count table or of one sample's entry."""
+    if torch.is_tensor(entry):
+        return tuple(entry.shape)
+    return len(entry['indices']), entry['codebook_size']
 
 
 def _add_counts(table: Optional[Tensor], sample: dict) -> Tensor:

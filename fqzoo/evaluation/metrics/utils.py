@@ -7,8 +7,8 @@ from torch import Tensor
 
 from fqzoo.utils.images import to_uint8
 
-__all__ = ['check_image_pair', 'require_results', 'stack_field',
-           'to_unit_range', 'to_uint8']
+__all__ = ['check_code_sample', 'check_image_pair', 'require_results',
+           'stack_field', 'to_unit_range', 'to_uint8']
 
 
 def stack_field(data_samples: Sequence[dict], key: str) -> Tensor:
@@ -50,6 +50,30 @@ def check_image_pair(metric: str, recon: Tensor, inputs: Tensor,
         if low < -1 - tol or high > 1 + tol:
             raise ValueError(f'{metric}: {name} must be images in [-1, 1], '
                              f'got values in [{low:g}, {high:g}]')
+
+
+def check_code_sample(metric: str, sample: dict, index: int) -> None:
+    """A sample's ``indices`` are an integer ``[G, h, w]`` tensor with every
+    value in ``[0, codebook_size)``.
+
+    Raises:
+        KeyError: if ``indices`` or ``codebook_size`` is missing.
+        ValueError: naming ``metric``, the sample and what is wrong.
+    """
+    for key in ('indices', 'codebook_size'):
+        if key not in sample:
+            raise KeyError(f'{metric}: data sample {index} has no {key!r} '
+                           f'field (it has {sorted(sample)})')
+    indices, size = sample['indices'], int(sample['codebook_size'])
+    if indices.dim() != 3 or indices.is_floating_point():
+        raise ValueError(f'{metric}: data sample {index} indices must be an '
+                         f'integer [G, h, w] tensor, got {indices.dtype} '
+                         f'{tuple(indices.shape)}')
+    low, high = int(indices.min()), int(indices.max())
+    if low < 0 or high >= size:
+        raise ValueError(f'{metric}: data sample {index} has indices in '
+                         f'[{low}, {high}], outside [0, {size}) for '
+                         f'codebook_size {size}')
 
 
 def require_results(metric: str, results: Sequence) -> None:
