@@ -19,6 +19,7 @@ from fqzoo.ablation.sample_eval import sample_eval_spec
 from fqzoo.apis.codebook_analysis import project_2d
 from fqzoo.apis.codes import build_split_dataset
 from fqzoo.apis.reconstruction import branch_reconstructions, replace_branch
+from fqzoo.engine.optim_constructor import TokenizerOptimWrapperConstructor
 from fqzoo.generation.distributed import init_sampling_processes
 from fqzoo.generation.fmnist_classifier import (
     FashionMNISTClassifier,
@@ -32,6 +33,7 @@ from fqzoo.models.losses.perceptual import LPIPSLoss
 from fqzoo.models.quantizers import QuantizerOutput
 from fqzoo.models.teachers.base import FrozenTeacher, load_state_dict_file
 from fqzoo.models.teachers.clip import CLIPTeacher
+from fqzoo.models.tokenizers import ImageTokenizer
 from fqzoo.utils.checkpoint import extract_state_dict
 from fqzoo.visualization.grid import image_grid, reconstruction_grid
 
@@ -242,6 +244,60 @@ def test_teacher_arguments_and_missing_checkpoint(tmp_path: Path):
         FrozenTeacher((0.5,), (0.5,), interpolation='area')
     with pytest.raises(ValueError, match='got "pooled"'):
         CLIPTeacher('ViT-B-16', pretrained=False, feature='pooled')
+
+
+def test_tokenizer_reconstruction_loss_by_value_and_unknown_name():
+    parts = dict(
+        encoder=dict(type='VQGANEncoder', ch=8, ch_mult=(1, 2),
+                     num_res_blocks=1, z_channels=4),
+        decoder=dict(type='VQGANDecoder', ch=8, ch_mult=(1, 2),
+                     num_res_blocks=1, z_channels=4),
+        quantizer=dict(type='VectorQuantizer', codebook_size=8, embed_dim=4))
+    images = torch.rand(2, 3, 8, 8) * 2 - 1
+    for name, reference in (('l1', torch.nn.functional.l1_loss),
+                            ('l2', torch.nn.functional.mse_loss)):
+        tok = ImageTokenizer(**parts, rec_loss=name).eval()
+        losses = tok(images, mode='loss')
+        recon = tok.reconstruct(images)
+        assert torch.allclose(losses['loss_rec'], reference(recon, images))
+    with pytest.raises(ValueError, match='got "huber"'):
+        ImageTokenizer(**parts, rec_loss='huber')
+
+
+# -------------------------------------------------------------------- engine
+class _GAN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Linear(2, 2)
+        self.decoder = nn.Linear(2, 3)
+        self.discriminator = nn.Linear(3, 1)
+
+
+def _params(wrapper) -> set:
+    return {id(p) for group in wrapper.optimizer.param_groups
+            for p in group['params']}
+
+
+def test_optim_constructor_splits_parameters_and_checks_entries():
+    adam = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3))
+    model = _GAN()
+    wrappers = TokenizerOptimWrapperConstructor(
+        dict(autoencoder=adam, discriminator=adam))(model)
+    assert _params(wrappers['autoencoder']) == {
+        id(p) for m in (model.encoder, model.decoder) for p in m.parameters()}
+    assert _params(wrappers['discriminator']) == {
+        id(p) for p in model.discriminator.parameters()}
+    for entries, named in ((dict(autoencoder=adam, generator=adam),
+                            "got ['autoencoder', 'generator']"),
+                           (dict(discriminator=adam), "got ['discriminator']")):
+        with pytest.raises(KeyError) as err:
+            TokenizerOptimWrapperConstructor(entries)
+        assert err.value.args[0].endswith(named)
+    with pytest.raises(ValueError, match='inside each entry'):
+        TokenizerOptimWrapperConstructor(dict(autoencoder=adam),
+                                         paramwise_cfg=dict(norm_decay_mult=0))
+    with pytest.raises(KeyError, match='needs a "discriminator" entry'):
+        TokenizerOptimWrapperConstructor(dict(autoencoder=adam))(model)
 
 
 # --------------------------------------------------------------------- utils
