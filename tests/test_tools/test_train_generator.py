@@ -55,6 +55,7 @@ def _state(path: Path) -> dict:
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
+@pytest.mark.slow
 def test_train_resume_exact_and_load(tmp_path):
     codes = write_codes(tmp_path / 'codes')
     straight = write_config(tmp_path / 'a.py', tmp_path / 'a', codes)
