@@ -7,7 +7,7 @@ view), scikit-learn's china and flower, and matplotlib's grace_hopper.
 """
 import math
 from functools import cache
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -81,17 +81,20 @@ def hue_rotation(angle: float) -> Tensor:
     return rot.float()
 
 
-def jitter_colours(crop: Tensor, rng: np.random.Generator) -> Tensor:
+def jitter_colours(crop: Tensor, rng: np.random.Generator,
+                   max_hue: float = 180.0,
+                   saturation: Sequence[float] = (0.6, 1.4)) -> Tensor:
     """Natural-looking colour augmentation of a ``[3, H, W]`` crop in
-    [-1, 1]: a random channel order, a hue rotation of up to 180 degrees
-    about the grey axis and a saturation factor in [0.6, 1.4] (greys and
-    brightness kept), clamped to [-1, 1]. Draws from ``rng`` only."""
+    [-1, 1]: a random channel order, a hue rotation about the grey axis of
+    up to ``max_hue`` degrees and a saturation factor drawn from
+    ``saturation`` (greys and brightness kept), clamped to [-1, 1]. Draws
+    from ``rng`` only, the same number of draws whatever the arguments."""
     crop = crop[torch.from_numpy(rng.permutation(3))]
-    rgb = (crop + 1) / 2
-    rgb = torch.einsum('ij,jhw->ihw', hue_rotation(rng.uniform(-math.pi,
-                                                                math.pi)), rgb)
+    angle = math.radians(max_hue) * rng.uniform(-1, 1)
+    factor = float(rng.uniform(*saturation))
+    rgb = torch.einsum('ij,jhw->ihw', hue_rotation(angle), (crop + 1) / 2)
     grey = rgb.mean(0, keepdim=True)
-    rgb = grey + float(rng.uniform(0.6, 1.4)) * (rgb - grey)
+    rgb = grey + factor * (rgb - grey)
     return (rgb * 2 - 1).clamp(-1, 1)
 
 
@@ -125,8 +128,10 @@ class BundledPhotoPatches(Dataset):
             draws its downscale factor from these (multi-scale crops: with
             small factors a crop shows most of a photo, with large ones a
             detail). Defaults to None (``scale`` only).
-        colour (bool): train split only: :func:`jitter_colours` (channel
-            order, hue rotation, saturation). Defaults to False.
+        colour (bool | dict): train split only: :func:`jitter_colours`
+            (channel order, hue rotation, saturation); a dict gives its
+            ``max_hue`` and ``saturation``, e.g. ``dict(max_hue=0,
+            saturation=(1, 1))`` for channel order only. Defaults to False.
 
     Example:
         >>> from fqzoo.registry import DATASETS
@@ -141,7 +146,7 @@ class BundledPhotoPatches(Dataset):
                  val_photos: Sequence[str] = ('coffee', 'grace_hopper'),
                  seed: int = 0, flip: bool = True,
                  scales: Optional[Sequence[float]] = None,
-                 colour: bool = False) -> None:
+                 colour: Union[bool, dict] = False) -> None:
         if split not in ('train', 'val'):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         unknown = set(val_photos) - set(PHOTO_NAMES)
@@ -162,7 +167,10 @@ class BundledPhotoPatches(Dataset):
             2000 if split == 'train' else 64)
         self.seed = seed
         self.flip = flip and split == 'train'
-        self.colour = colour and split == 'train'
+        self.colour = (dict(colour) if isinstance(colour, dict)
+                       else {} if colour else None)
+        if split != 'train':
+            self.colour = None
         self.scales = (tuple(scales) if scales and split == 'train'
                        else (scale, ))
         # photos[s][p]: photo p downscaled by scales[s]
@@ -199,8 +207,8 @@ class BundledPhotoPatches(Dataset):
         crop = photo[:, top:top + self.crop_size, left:left + self.crop_size]
         if self.flip and rng.random() < 0.5:
             crop = crop.flip(-1)
-        if self.colour:
-            crop = jitter_colours(crop, rng)
+        if self.colour is not None:
+            crop = jitter_colours(crop, rng, **self.colour)
         label = PHOTO_NAMES.index(self.photo_names[which])
         return dict(inputs=crop.clone(),
                     data_samples=dict(label=label, index=index))

@@ -166,3 +166,19 @@ def test_multi_scale_crops_come_from_the_drawn_scale():
             for i in range(12)}.isdisjoint({'coffee', 'grace_hopper'})
     val = BundledPhotoPatches(split='val', scales=scales, crop_size=16)
     assert val.scales == (val.scale, )
+
+
+def test_colour_jitter_options_channel_order_only():
+    kwargs = dict(num_samples=12, flip=False)
+    perm = BundledPhotoPatches(split='train', colour=dict(
+        max_hue=0, saturation=(1, 1)), **kwargs)
+    plain = BundledPhotoPatches(split='train', **kwargs)
+    permuted = 0
+    for i in range(12):
+        x, ref = perm[i]['inputs'], plain[i]['inputs']
+        # some order of the original channels, values kept
+        assert any(torch.allclose(x, ref[list(order)], atol=1e-5)
+                   for order in [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0),
+                                 (2, 0, 1), (2, 1, 0)])
+        permuted += not torch.allclose(x, ref, atol=1e-5)
+    assert permuted >= 6

@@ -9,7 +9,8 @@ from fqzoo.models.quantizers.search import (
 )
 
 
-@pytest.mark.parametrize('plain_max', [0, 1 << 23])   # blocked, one block
+# blocked; plain in chunks of 2000 // k rows; plain, one chunk
+@pytest.mark.parametrize('plain_max', [0, 250_000, 1 << 24])
 @pytest.mark.parametrize('n,k,token_chunk,code_chunk', [
     (1000, 700, 128, 64), (64, 5000, 1000, 512), (333, 33, 2048, 512)])
 def test_nearest_code_equals_exhaustive_argmin(n, k, token_chunk, code_chunk,
@@ -30,12 +31,15 @@ def test_nearest_code_goes_blocked_only_above_plain_max(monkeypatch):
                         lambda *a, **k: calls.append(1) or blocks(*a, **k))
     z, codebook = torch.randn(40, 4), torch.randn(50, 4)
     search.nearest_code(z, codebook, plain_max=2000)
+    search.nearest_code(z, codebook, token_chunk=10, plain_max=500)
     assert not calls
     search.nearest_code(z, codebook, plain_max=1999)
-    assert calls
+    assert len(calls) == 1
+    search.nearest_code(z, codebook, token_chunk=10, plain_max=499)
+    assert len(calls) == 1 + 4            # one per chunk of 10 tokens
 
 
-@pytest.mark.parametrize('plain_max', [0, 1 << 23])
+@pytest.mark.parametrize('plain_max', [0, 1 << 24])
 def test_nearest_code_picks_first_of_tied_codes(plain_max):
     codebook = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     z = torch.tensor([[2.0, 0.0], [0.0, 3.0]])
