@@ -48,6 +48,9 @@ def test_codebook_usage_streams_counts_and_matches_a_direct_count():
         assert table.shape == (groups, size)
         assert middle == [None] * (len(metric.results) - 2)
         assert torch.equal(latest['indices'], batch[-1]['indices'])
+        # its own storage, not a view keeping the batch's indices alive
+        assert latest['indices'].untyped_storage().nbytes() == \
+            latest['indices'].numel() * 8
     expected = {}
     for g in range(groups):
         counts = Counter(int(code) for batch in batches for sample in batch

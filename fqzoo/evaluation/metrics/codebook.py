@@ -47,7 +47,7 @@ class CodebookUsage(BaseMetric):
         """
         for i, sample in enumerate(data_samples):
             check_code_sample('CodebookUsage', sample, i)
-            latest = dict(indices=sample['indices'].cpu(),
+            latest = dict(indices=sample['indices'].cpu().clone(),
                           codebook_size=int(sample['codebook_size']))
             if self.results and _groups_and_size(self.results[0]) != \
                     _groups_and_size(latest):
