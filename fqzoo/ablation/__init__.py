@@ -30,10 +30,14 @@ Modules, by concern:
 - :mod:`.process`: the tool processes, started from the repository root;
 - :mod:`.sample_eval`: a generator run's sampling and scoring;
 - :mod:`.runs`: every (config, seed) run (:func:`~.runs.run_ablation`);
+- :mod:`.launchers`: where the runs run: here, one after another or side by
+  side (:class:`~.launchers.LocalLauncher`), or as Slurm jobs
+  (:class:`~.launchers.SlurmLauncher`);
 - :mod:`.report`: the table, the CSV files and the plot
   (:func:`~.report.write_report`).
 """
 from .describe import apply_budget, describe_model
+from .launchers import LocalLauncher, SlurmLauncher
 from .records import (
                       RunResult,
                       last_error_line,
@@ -53,9 +57,9 @@ from .runs import Progress, run_ablation, run_one
 from .sample_eval import sample_and_evaluate, sample_eval_spec
 
 __all__ = [
-    'Progress', 'RunResult', 'aggregate', 'apply_budget', 'describe_model',
-    'last_error_line', 'load_result', 'markdown_table', 'metric_columns',
-    'non_finite_loss', 'plot_ablation', 'read_scalars', 'run_ablation',
-    'run_one', 'sample_and_evaluate', 'sample_eval_spec', 'write_csvs',
-    'write_report'
+    'LocalLauncher', 'Progress', 'RunResult', 'SlurmLauncher', 'aggregate',
+    'apply_budget', 'describe_model', 'last_error_line', 'load_result',
+    'markdown_table', 'metric_columns', 'non_finite_loss', 'plot_ablation',
+    'read_scalars', 'run_ablation', 'run_one', 'sample_and_evaluate',
+    'sample_eval_spec', 'write_csvs', 'write_report'
 ]

@@ -6,6 +6,7 @@ import shutil
 import sys
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, TextIO
 
@@ -14,6 +15,7 @@ from mmengine.config import Config
 from fqzoo.utils.files import write_json_atomic
 
 from .describe import apply_budget, describe_model
+from .launchers import LocalLauncher
 from .process import TEST_TOOL, TRAIN_TOOL, run_process
 from .records import (
     RESULT_FILE,
@@ -176,8 +178,8 @@ def run_ablation(configs: Sequence[str], work_dir: str, *,
                  cfg_options: Optional[dict] = None,
                  retry_failed: bool = False,
                  env: Optional[dict] = None,
-                 progress: Optional[Callable[[int], Progress]] = None
-                 ) -> List[RunResult]:
+                 progress: Optional[Callable[[int], Progress]] = None,
+                 launcher=None) -> List[RunResult]:
     """Run every (config, seed) in ``work_dir/<config stem>/seed_<s>/``.
 
     Runs with a ``result.json`` are finished and not run again (failed ones
@@ -199,6 +201,10 @@ def run_ablation(configs: Sequence[str], work_dir: str, *,
             processes. Defaults to this process's.
         progress (callable, optional): ``progress(total)`` returns the
             :class:`Progress` to report to. Defaults to :class:`Progress`.
+        launcher (optional): where the runs run, a
+            :class:`~.launchers.LocalLauncher` (several side by side) or a
+            :class:`~.launchers.SlurmLauncher`. Defaults to
+            ``LocalLauncher()``: here, one after another.
 
     Returns:
         list[RunResult]: one per (config, seed), in order.
@@ -226,11 +232,7 @@ def run_ablation(configs: Sequence[str], work_dir: str, *,
     if len(results):
         report.log(f'{len(results)} of {len(runs)} runs already finished in '
                    f'{work_dir}: skipped')
-    for index, (config, seed, run_dir) in enumerate(todo, 1):
-        report.begin(index, Path(config).stem, seed)
-        start = time.monotonic()
-        results[run_dir] = run_one(config, run_dir, seed, max_iters=max_iters,
-                                   cfg_options=cfg_options, env=env)
-        report.end(results[run_dir], time.monotonic() - start)
+    run = partial(run_one, max_iters=max_iters, cfg_options=cfg_options)
+    results.update((launcher or LocalLauncher()).run(todo, run, report, env))
     return [results[run_dir] for _, _, run_dir in runs]
 
