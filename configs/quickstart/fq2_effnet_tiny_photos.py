@@ -1,7 +1,9 @@
 # The `make quickstart` tokenizer: a CPU-scale FQGAN with two sub-codebooks
 # (512 x 8 each) on 32x32 bundled photo patches. Branch 0 is pixel-only,
 # branch 1 is taught by the offline EfficientNet-Lite0 ImageNet teacher
-# (InfoNCE on its pooled feature); a disentanglement loss keeps the two apart.
+# (InfoNCE on its pooled feature of the patch seen at 64 px); a
+# disentanglement loss keeps the two apart. The recipe (trunk, schedule,
+# crops, loss weights) and the runs that chose it: docs/cpu_recipe.md.
 _base_ = [
     '../_base_/models/tiny_vqgan.py',
     '../_base_/datasets/photo_patches.py',
@@ -11,7 +13,8 @@ _base_ = [
 ]
 
 model = dict(
-    heads=dict(type='ConvBranchHead', in_channels=32, num_blocks=1),
+    heads=dict(type='ConvBranchHead', in_channels=32, num_blocks=1,
+               norm='pixel'),
     quantizer=dict(
         _delete_=True,
         type='FactorizedQuantizer',
@@ -20,8 +23,8 @@ model = dict(
                        l2_norm=True, beta=0.25)),
     regularizers=[
         dict(type='DisentanglementRegularizer', weight=0.1),
-        dict(type='SemanticRegularizer', branch=1, weight=0.5, loss='infonce',
-             teacher=dict(type='EfficientNetTeacher', img_size=128),
+        dict(type='SemanticRegularizer', branch=1, weight=0.1, loss='infonce',
+             teacher=dict(type='EfficientNetTeacher', img_size=64),
              head=dict(type='FeaturePredictionHead', in_channels=8, width=64,
                        num_layers=1, num_heads=4, grid_size=8,
                        out_channels=1280)),

@@ -21,10 +21,11 @@ def build_loader(cfg: dict):
 def test_photo_patches_config():
     cfg = Config.fromfile(str(CONFIGS / 'photo_patches.py'))
     assert cfg.train_dataloader.num_workers == 0
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+    for key, size in (('train_dataloader', 16), ('val_dataloader', 8),
+                      ('test_dataloader', 8)):
         batch = next(iter(build_loader(cfg[key])))
         assert set(batch) == {'inputs', 'data_samples'}
-        assert batch['inputs'].shape == (8, 3, 32, 32)
+        assert batch['inputs'].shape == (size, 3, 32, 32)
         assert set(batch['data_samples']) == {'label', 'index'}
         assert batch['data_samples']['label'].dtype == torch.long
     val = [next(iter(build_loader(cfg.val_dataloader))) for _ in range(2)]
