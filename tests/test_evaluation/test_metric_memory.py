@@ -46,7 +46,7 @@ def test_codebook_usage_streams_counts_and_matches_a_direct_count():
         metric.process(None, batch)
         table, *middle, latest = metric.results
         assert table.shape == (groups, size)
-        assert middle == [None] * (len(metric.results) - 2)
+        assert middle == [0] * (len(metric.results) - 2)
         assert torch.equal(latest['indices'], batch[-1]['indices'])
         # its own storage, not a view keeping the batch's indices alive
         assert latest['indices'].untyped_storage().nbytes() == \
@@ -68,7 +68,7 @@ def test_codebook_usage_streams_counts_and_matches_a_direct_count():
 
 # bytes a metric may add per image, [low, high]: a Python float (24 B,
 # plus an 8 B list slot and the list's over-allocation), a list of G = 2
-# floats, a list slot (None), or the two 1280-d float32 feature vectors
+# floats, a list slot (0), or the two 1280-d float32 feature vectors
 # (inputs and reconstructions, 10240 B) of OfflineFID plus their
 # per-sample dicts
 PER_IMAGE = {'PSNR': (24, 48), 'SSIM': (24, 48),
@@ -106,8 +106,9 @@ def test_codebook_usage_drops_distributed_padding_like_collect_results():
     for rank, order in zip(ranks, ([0, 2, 4, 6], [1, 3, 5, 0])):
         for index in order:
             rank.process(None, [samples[index]])
+    # mmengine drops None entries, then cuts: the slots must survive that
     gathered = [entry for pair in zip(*(r.results for r in ranks))
-                for entry in pair][:7]
+                for entry in pair if entry is not None][:7]
     single = CodebookUsage()
     single.process(None, samples)
     expected = single.evaluate(7)

@@ -36,8 +36,10 @@ class CodebookUsage(BaseMetric):
         ``collect_results`` needs to drop the samples a distributed sampler
         repeats (each rank's last one): the first is the ``[G, K]`` count
         table of all samples but the latest, the last is the latest
-        sample's indices, and the ones between are None. Memory is thus
-        one table, one sample's indices and a pointer per image.
+        sample's indices, and the ones between are 0 (not None: MMEngine's
+        ``collect_results`` drops None entries before cutting the padding,
+        so None slots would let the padding through). Memory is thus one
+        table, one sample's indices and a pointer per image.
 
         Raises:
             KeyError, ValueError: naming the sample, when its ``indices`` or
@@ -59,7 +61,7 @@ class CodebookUsage(BaseMetric):
                 self.results[0] = _add_counts(None, self.results[0])
             elif len(self.results) > 1:
                 _add_counts(self.results[0], self.results[-1])
-                self.results[-1] = None
+                self.results[-1] = 0
             self.results.append(latest)
 
     def compute_metrics(self, results: list) -> dict:
