@@ -46,8 +46,8 @@ def nearest_code(z: Tensor, codebook: Tensor, token_chunk: int = 4096,
         code_chunk (int): codes per block. Defaults to 256 (a 4 MiB float32
             distance block with the default ``token_chunk``).
         plain_max (int): most distances computed at once by the plain
-            search, which runs when ``min(N, token_chunk) * K`` is at most
-            this. Defaults to ``2 ** 24``.
+            search, which runs when ``token_chunk * K`` is at most this
+            (``K <= 4096`` with the defaults). Defaults to ``2 ** 24``.
 
     Returns:
         LongTensor: ``[N]`` indices of the exhaustive argmin (the first code
@@ -58,7 +58,7 @@ def nearest_code(z: Tensor, codebook: Tensor, token_chunk: int = 4096,
     codebook = codebook.contiguous()
     code_sq = codebook.pow(2).sum(1)
     num_codes = codebook.shape[0]
-    if min(z.shape[0], token_chunk) * num_codes <= plain_max:
+    if token_chunk * num_codes <= plain_max:
         rows = max(1, plain_max // num_codes)
         return torch.cat([
             _code_distances(z[t:t + rows], codebook, code_sq).argmin(1)

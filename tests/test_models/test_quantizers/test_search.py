@@ -30,10 +30,10 @@ def test_nearest_code_goes_blocked_only_above_plain_max(monkeypatch):
     monkeypatch.setattr(search, '_best_blocks',
                         lambda *a, **k: calls.append(1) or blocks(*a, **k))
     z, codebook = torch.randn(40, 4), torch.randn(50, 4)
-    search.nearest_code(z, codebook, plain_max=2000)
+    search.nearest_code(z, codebook, token_chunk=40, plain_max=2000)
     search.nearest_code(z, codebook, token_chunk=10, plain_max=500)
     assert not calls
-    search.nearest_code(z, codebook, plain_max=1999)
+    search.nearest_code(z, codebook, token_chunk=40, plain_max=1999)
     assert len(calls) == 1
     search.nearest_code(z, codebook, token_chunk=10, plain_max=499)
     assert len(calls) == 1 + 4            # one per chunk of 10 tokens
