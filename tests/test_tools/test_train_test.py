@@ -155,3 +155,29 @@ def test_dist_train_two_cpu_processes(tmp_path):
     assert list(state['state_dict']) == rank0['keys']
     assert not any('.module.' in k for k in rank0['keys'])
     init_tokenizer(config, work_dir / 'iter_3.pth')
+
+
+@pytest.mark.slow
+def test_quickstart_config_trains_and_scores_whole_photos(tmp_path):
+    """The real `make quickstart` config, 2 iterations: it builds, trains,
+    and its summary holds the whole-photo and tiled scores of the held-out
+    photos, with the strip original | whole | tiled."""
+    work_dir = tmp_path / 'quick'
+    proc = run_tool([
+        'tools/quickstart.py', 'configs/quickstart/fq2_effnet_tiny_photos.py',
+        '--work-dir', str(work_dir), '--max-iters', '2', '--num-images', '4',
+        '--whole-size', '64', '--cfg-options', 'train_dataloader.batch_size=4',
+        'val_dataloader.dataset.num_samples=8',
+        'test_dataloader.dataset.num_samples=8'])
+    metrics = json.loads((work_dir / 'metrics.json').read_text())
+    for mode in ('whole', 'tiled'):
+        for photo in ('coffee', 'grace_hopper', ):
+            assert 0 < metrics[f'{mode}/{photo}/psnr'] < 60
+            assert 0 <= metrics[f'{mode}/{photo}/colour_shift'] <= 255
+        assert metrics[f'{mode}/psnr'] == pytest.approx(
+            (metrics[f'{mode}/coffee/psnr']
+             + metrics[f'{mode}/grace_hopper/psnr']) / 2)
+    assert 'whole/psnr' in proc.stdout
+    # 2 photos x (original, whole, tiled), 64 px each, padding 2
+    assert Image.open(work_dir / 'whole_photos.png').size == (
+        3 * 66 + 2, 2 * 66 + 2)
