@@ -19,6 +19,7 @@ from fqzoo.ablation.sample_eval import sample_eval_spec
 from fqzoo.apis.codebook_analysis import project_2d
 from fqzoo.apis.codes import build_split_dataset
 from fqzoo.apis.reconstruction import branch_reconstructions, replace_branch
+from fqzoo.engine.hooks import ReconstructionGridHook
 from fqzoo.engine.optim_constructor import TokenizerOptimWrapperConstructor
 from fqzoo.generation.distributed import init_sampling_processes
 from fqzoo.generation.fmnist_classifier import (
@@ -298,6 +299,13 @@ def test_optim_constructor_splits_parameters_and_checks_entries():
                                          paramwise_cfg=dict(norm_decay_mult=0))
     with pytest.raises(KeyError, match='needs a "discriminator" entry'):
         TokenizerOptimWrapperConstructor(dict(autoencoder=adam))(model)
+
+
+def test_reconstruction_grid_hook_needs_at_least_one_image():
+    hook = ReconstructionGridHook(interval=5, num_samples=1)
+    assert (hook.interval, hook.num_samples) == (5, 1)
+    with pytest.raises(ValueError, match='num_samples must be >= 1, got 0'):
+        ReconstructionGridHook(num_samples=0)
 
 
 # --------------------------------------------------------------------- utils
