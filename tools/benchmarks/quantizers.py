@@ -168,13 +168,16 @@ def bench_quantizer(cfg: dict, tokens: int, repeat: int) -> dict:
 
 def bench_search(log2_size: int, tokens: int, repeat: int,
                  naive_max_gib: float) -> dict:
-    """Blocked search vs the two full-matrix searches on the same data."""
+    """fqzoo's search (plain or blocked by size), its blocked path forced,
+    and the two full-matrix searches, on the same data."""
     torch.manual_seed(0)
     normalize = torch.nn.functional.normalize
     z = normalize(torch.randn(tokens, 8), dim=-1)
     codebook = normalize(torch.randn(2 ** log2_size, 8), dim=-1)
     row = dict(size=2 ** log2_size, tokens=tokens)
     row['fast'] = measure(lambda: nearest_code(z, codebook), repeat)
+    row['blocked'] = measure(lambda: nearest_code(z, codebook, plain_max=0),
+                             repeat)
     # the expanded form keeps about three [N, K] float32 temporaries
     if 3 * 4 * tokens * 2 ** log2_size <= naive_max_gib * 2 ** 30:
         row['naive'] = measure(lambda: nearest_code_naive(z, codebook),
@@ -203,13 +206,15 @@ def quantizer_table(rows: List[dict]) -> str:
 
 
 def search_table(rows: List[dict]) -> str:
-    lines = ['| K | blocked ms | blocked peak MiB | naive ms | naive peak MiB '
+    lines = ['| N | K | nearest_code ms | peak MiB | blocked forced ms '
+             '| naive ms | naive peak MiB '
              '| cdist ms | speed-up vs naive | speed-up vs cdist |',
-             '|---|---|---|---|---|---|---|---|']
+             '|---|---|---|---|---|---|---|---|---|---|']
     for r in rows:
         fast = r['fast']
-        cells = [str(r['size']), f"{fast['seconds'] * 1e3:.1f}",
-                 f"{fast['peak_mib']:.0f}"]
+        cells = [str(r['tokens']), str(r['size']),
+                 f"{fast['seconds'] * 1e3:.1f}", f"{fast['peak_mib']:.0f}",
+                 f"{r['blocked']['seconds'] * 1e3:.1f}"]
         if 'naive' in r:
             naive, cdist = r['naive'], r['cdist']
             cells += [f"{naive['seconds'] * 1e3:.1f}",
