@@ -5,8 +5,7 @@ from typing import Dict, List, Optional, Union
 from mmengine.hooks import Hook
 from mmengine.runner import FlexibleRunner
 
-from fqzoo.engine.hooks.random_state import RandomStateHook
-from fqzoo.engine.hooks.safe_checkpoint import SafeCheckpointHook
+from fqzoo.engine.runner import register_fqzoo_hooks
 from fqzoo.registry import RUNNERS, STRATEGIES, known_names
 
 HookConfig = Union[dict, Hook]
@@ -45,6 +44,4 @@ class TokenizerFlexibleRunner(FlexibleRunner):
             default_hooks: Optional[Dict[str, HookConfig]] = None,
             custom_hooks: Optional[List[HookConfig]] = None) -> None:
         super().register_hooks(default_hooks, custom_hooks)
-        for hook_type in (SafeCheckpointHook, RandomStateHook):
-            if not any(isinstance(hook, hook_type) for hook in self.hooks):
-                self.register_hook(hook_type())
+        register_fqzoo_hooks(self)

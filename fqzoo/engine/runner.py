@@ -160,9 +160,16 @@ class TokenizerRunner(Runner):
             default_hooks: Optional[Dict[str, HookConfig]] = None,
             custom_hooks: Optional[List[HookConfig]] = None) -> None:
         super().register_hooks(default_hooks, custom_hooks)
-        for hook_type in (SafeCheckpointHook, RandomStateHook):
-            if not any(isinstance(hook, hook_type) for hook in self.hooks):
-                self.register_hook(hook_type())
+        register_fqzoo_hooks(self)
+
+
+def register_fqzoo_hooks(runner) -> None:
+    """Add :class:`SafeCheckpointHook` and :class:`RandomStateHook` to a
+    runner whose configs did not name them (TokenizerRunner and
+    TokenizerFlexibleRunner both need them)."""
+    for hook_type in (SafeCheckpointHook, RandomStateHook):
+        if not any(isinstance(hook, hook_type) for hook in runner.hooks):
+            runner.register_hook(hook_type())
 
 
 def use_gloo_without_cuda(cfg: Config) -> None:
