@@ -3,8 +3,8 @@
 # (norm='pixel', attention=False): with VQGAN's GroupNorm and attention a
 # trunk trained on 32 px crops shifts colours on a whole 256 px photo, with
 # these it encodes a whole photo as well as its crops (docs/cpu_recipe.md).
-# No GAN and no perceptual loss at this scale: in a 1500-iteration run they
-# cost time and PSNR and bring nothing visible (docs/cpu_recipe.md); the
+# No GAN and no perceptual loss at this scale: in 600-iteration runs they
+# cost time and PSNR (the GAN also the perceptual metric; docs/cpu_recipe.md); the
 # paper configs keep both.
 model = dict(
     type='ImageTokenizer',

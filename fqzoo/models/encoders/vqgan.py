@@ -135,7 +135,7 @@ class VQGANEncoder(nn.Module):
         norm (str): ``'group'`` (GroupNorm, VQGAN's) or ``'pixel'``
             (:class:`PixelNorm`, per-position; with ``attention=False`` the
             trunk no longer depends on the input's size, see
-            docs/quickstart.md). Defaults to 'group'.
+            docs/cpu_recipe.md). Defaults to 'group'.
         attention (bool): self-attention at the lowest resolution.
             Defaults to True.
         out_conv (bool): end with norm, SiLU and a 3x3 conv to
