@@ -154,16 +154,24 @@ def skipped_image_warning(tmp: Path) -> None:
 
 
 class PluginWithoutInChannels(BaseQuantizer):
-    """A user's quantizer that forgot ``in_channels`` (sign quantizer)."""
+    """A user's quantizer that forgot ``in_channels`` (sign quantizer: a
+    token is the binary number of its channels' signs)."""
 
     def __init__(self, embed_dim: int = 4) -> None:
         super().__init__()
         self.embed_dim = embed_dim
         self.codebook_size = 2 ** embed_dim
 
+    def _bit_values(self):
+        return 2 ** torch.arange(self.embed_dim).view(1, -1, 1, 1)
+
     def forward(self, z):
-        return QuantizerOutput(torch.sign(z), z.new_zeros(
-            z.shape[0], 1, *z.shape[2:], dtype=torch.long))
+        bits = (z > 0).long()
+        indices = (bits * self._bit_values()).sum(1, keepdim=True)
+        return QuantizerOutput(z + (bits * 2 - 1 - z).detach(), indices)
+
+    def embed_indices(self, indices):
+        return (indices // self._bit_values() % 2 * 2 - 1).float()
 
 
 QUANTIZERS.register_module(name='_TestPluginWithoutInChannels', force=True,

@@ -32,8 +32,9 @@ from fqzoo.models.discriminators.patchgan import PatchGANDiscriminator
 from fqzoo.models.generators.token_layout import layout_from_tokenizer
 from fqzoo.models.losses.perceptual import LPIPSLoss
 from fqzoo.models.quantizers import QuantizerOutput
-from fqzoo.models.teachers.base import FrozenTeacher, load_state_dict_file
+from fqzoo.models.teachers.base import load_state_dict_file
 from fqzoo.models.teachers.clip import CLIPTeacher
+from fqzoo.models.teachers.efficientnet import EfficientNetTeacher
 from fqzoo.models.tokenizers import ImageTokenizer
 from fqzoo.utils.checkpoint import extract_state_dict
 from fqzoo.visualization.grid import image_grid, reconstruction_grid
@@ -242,7 +243,7 @@ def test_teacher_arguments_and_missing_checkpoint(tmp_path: Path):
     assert torch.equal(load_state_dict_file(tmp_path / 'wrapped.pth')['w'],
                        state['w'])
     with pytest.raises(ValueError, match='got "area"'):
-        FrozenTeacher((0.5,), (0.5,), interpolation='area')
+        EfficientNetTeacher(pretrained=False, interpolation='area')
     with pytest.raises(ValueError, match='got "pooled"'):
         CLIPTeacher('ViT-B-16', pretrained=False, feature='pooled')
 

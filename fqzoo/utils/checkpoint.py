@@ -20,6 +20,7 @@ import logging
 import os
 import pickle
 import re
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Union
@@ -64,16 +65,17 @@ def safe_load(path: Union[str, Path], map_location: Any = 'cpu',
         with torch.serialization.safe_globals(list(allowed_globals)):
             return torch.load(path, map_location=map_location,
                               weights_only=True)
-    except pickle.UnpicklingError as err:
-        if 'Weights only load failed' in str(err):
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError,
+            IndexError, ValueError, OSError, struct.error) as err:
+        # torch.load(weights_only=True) marks its refusals so (a garbled
+        # legacy pickle stream too: torch cannot tell it from code)
+        if isinstance(err, pickle.UnpicklingError) and (
+                'Weights only load failed' in str(err)):
             raise UnsafeCheckpointError(
                 f'Refusing to load {path}: it holds pickled objects other '
                 'than tensors and plain Python values, which could run '
                 f'arbitrary code. fqzoo loads with weights_only=True. ({err})'
             ) from None
-        raise ValueError(f'{path} is not a PyTorch checkpoint: {err}'
-                         ) from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as err:
         raise ValueError(f'{path} is not a PyTorch checkpoint (another '
                          f'format, truncated or empty): '
                          f'{type(err).__name__}: {err}') from None

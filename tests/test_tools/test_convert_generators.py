@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 
 from fqzoo.apis import init_generator
+from fqzoo.models.generators.released import convert_released
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -325,3 +326,78 @@ def test_bad_files_are_named(tmp_path):
     with pytest.raises(ValueError, match='pass --num-heads'):
         TOOLS['llamagen'].main([str(src), str(dst), '--out-config',
                                 str(cfg)])
+
+
+def without(prefix):
+    """A change dropping every key that starts with ``prefix``."""
+    def change(state):
+        for key in [k for k in state if k.startswith(prefix)]:
+            del state[key]
+    return change
+
+
+# case, checkpoint from the released state dict, extra argv, error, message
+MALFORMED = {
+    'not a dict': ('llamagen', lambda s: list(s.values()), [], ValueError,
+                   r'release\.pt holds a list, not a checkpoint dict'),
+    'non-tensor entry': (
+        'llamagen', lambda s: {'model': dict(s, steps=10)}, [], ValueError,
+        r'release\.pt entry model: "steps" is of type int, not a tensor'),
+    'no token embedding': (
+        'llamagen', lambda s: edit(s, without('tok_embeddings.')), [],
+        KeyError, r'release\.pt \(model\): Missing key "tok_embeddings\.'
+        r'weight" \(LlamaGen\) or "tok_embeddings_1\.weight" \(FAR\).*keys: '
+        r'\[\W*cls_embedding'),
+    'no class embedding': (
+        'far_dual', lambda s: edit(s, without('cls_embedding.')), [],
+        KeyError, r'release\.pt \(model\): Missing key "cls_embedding\.'
+        r'embedding_table\.weight" \(needed for the class count'),
+    'flat class embedding': (
+        'far_dual', lambda s: edit(s, lambda e: e.update({
+            'cls_embedding.embedding_table.weight': torch.zeros(6 * 32)})),
+        [], ValueError, r'"cls_embedding\.embedding_table\.weight" has shape '
+        r'\(192,\), expected 2 dimensions'),
+    'qkv rows': (
+        'llamagen', lambda s: edit(s, lambda e: e.update({
+            'layers.0.attention.wqkv.weight': torch.zeros(33, 32)})),
+        [], ValueError, r'"layers\.0\.attention\.wqkv\.weight" has shape '
+        r'\(33, 32\): not \(num heads \+ 2 kv heads\) x head dim 8 rows'),
+    'heads do not split width': (
+        'llamagen', lambda s: {'model': s}, ['--num-heads', '3'], ValueError,
+        r'release\.pt \(model\): 3 heads do not split width 32'),
+    'heads too narrow': (
+        'far_triple', lambda s: {'model': s}, ['--num-heads', '16'],
+        ValueError, '16 heads do not split width 32 into heads of a '
+        'multiple of 4 channels'),
+    'no transformer blocks': (
+        'llamagen', lambda s: edit(s, without('layers.')), [], KeyError,
+        r'Missing key "layers\.0\.attention\.wqkv\.weight": no transformer'),
+    'no FAR head blocks': (
+        'far_dual', lambda s: edit(s, without('ar_head.')), [], KeyError,
+        r'Missing key "ar_head\.0\.attention\.wqkv\.weight": no FAR head'),
+    'grid size': ('far_dual', lambda s: {'model': s}, ['--grid-size', '0'],
+                  ValueError, 'grid_size must be >= 1, got 0'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(MALFORMED))
+def test_malformed_checkpoints_and_arguments_are_named(tmp_path, name):
+    case, wrap, extra, error, message = MALFORMED[name]
+    c = CASES[case]
+    with pytest.raises(error, match=message):
+        convert(tmp_path, c, wrap(random_release(c)), *extra)
+    assert not (tmp_path / 'fqzoo.pth').exists()
+    assert not (tmp_path / 'generator.py').exists()
+    # the same release, intact, converts
+    convert(tmp_path, c, {'model': random_release(c)})
+    assert (tmp_path / 'fqzoo.pth').is_file()
+
+
+def test_unknown_family_is_named(tmp_path):
+    c = CASES['llamagen']
+    src, _, _ = convert(tmp_path, c, {'model': random_release(c)})
+    with pytest.raises(ValueError, match=r"family must be one of \['far', "
+                       r"'llamagen'\], got 'gpt'"):
+        convert_released(src, 'gpt', num_heads=c['H'])
+    _, model_cfg = convert_released(src, 'llamagen', num_heads=c['H'])
+    assert model_cfg['codebook_sizes'] == [c['V']]

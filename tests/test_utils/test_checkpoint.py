@@ -1,3 +1,6 @@
+import pickle
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -62,3 +65,47 @@ def test_message_hub_state_round_trip(tmp_path):
     assert other.get_info('iter') == 7
     assert other.get_info('eta') == 12.5
     assert other.get_scalar('train/loss').current() == 4.0
+
+
+def torch_save_with(path, data_pkl: bytes):
+    """A ``torch.save`` zip archive whose pickle is ``data_pkl``."""
+    torch.save({'w': torch.ones(2)}, path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(path, 'w') as archive:
+        for name, data in members.items():
+            archive.writestr(name, data_pkl if name.endswith('/data.pkl')
+                             else data)
+    return path
+
+
+def plain_zip(path):
+    with zipfile.ZipFile(path, 'w') as archive:
+        archive.writestr('notes.txt', 'not a checkpoint')
+    return path
+
+
+# files that pass the zip / pickle sniffing but that torch.load cannot read,
+# with the error torch raises
+UNREADABLE = {
+    'pickled list': (lambda p: p.write_bytes(pickle.dumps([1, 2], 2)),
+                     'RuntimeError: Invalid magic number'),
+    'zip of other files': (plain_zip, 'RuntimeError: .*notes.txt'),
+    'one pickle byte': (lambda p: p.write_bytes(b'\x80'), 'IndexError'),
+    'garbled archive pickle': (
+        lambda p: torch_save_with(p, b'\x80\x02junk'), 'error: unpack'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(UNREADABLE))
+def test_safe_load_names_files_torch_cannot_read(tmp_path, name):
+    write, cause = UNREADABLE[name]
+    path = tmp_path / 'bad.pth'
+    write(path)
+    with pytest.raises(ValueError, match=r'bad\.pth is not a PyTorch '
+                       rf'checkpoint \(another format, truncated or empty\):'
+                       rf' {cause}'):
+        safe_load(path)
+    good = torch_save_with(tmp_path / 'good.pth', pickle.dumps(
+        {'step': 3}, 2))
+    assert safe_load(good) == {'step': 3}

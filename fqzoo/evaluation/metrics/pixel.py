@@ -4,6 +4,7 @@ SSIM: Wang et al., "Image Quality Assessment: From Error Visibility to
 Structural Similarity", IEEE TIP 2004.
 """
 import math
+from abc import abstractmethod
 from typing import List, Optional, Sequence
 
 import torch
@@ -80,7 +81,8 @@ def ssim(pred: Tensor, target: Tensor, win_size: int = 11,
 
 
 class _PairwiseImageMetric(BaseMetric):
-    """Average over images of a per-image score of ``recon`` vs ``inputs``."""
+    """Average over images of a per-image score of ``recon`` vs ``inputs``;
+    subclasses set ``name`` and implement :meth:`score`."""
 
     name: str
 
@@ -88,9 +90,9 @@ class _PairwiseImageMetric(BaseMetric):
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
 
+    @abstractmethod
     def score(self, pred: Tensor, target: Tensor) -> Tensor:
         """Per-image score of images in [0, 1], shape ``[B]``."""
-        raise NotImplementedError
 
     def process(self, data_batch: object,
                 data_samples: Sequence[dict]) -> None:

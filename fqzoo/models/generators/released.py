@@ -168,7 +168,7 @@ def select_weights(checkpoint: Any, path: Union[str, Path],
         state, name = checkpoint, '(bare state dict)'
     bad = [k for k, v in state.items() if not torch.is_tensor(v)]
     if bad:
-        raise ValueError(f'{path} entry {name}: "{bad[0]}" is a '
+        raise ValueError(f'{path} entry {name}: "{bad[0]}" is of type '
                          f'{type(state[bad[0]]).__name__}, not a tensor')
     return state, name
 
@@ -226,7 +226,8 @@ def detect_family(state: Dict[str, Tensor]) -> str:
         return 'far'
     raise KeyError('Missing key "tok_embeddings.weight" (LlamaGen) or '
                    '"tok_embeddings_1.weight" (FAR): not a released '
-                   'class-conditional GPT checkpoint')
+                   'class-conditional GPT checkpoint (keys: '
+                   f'{sorted(state)[:6]})')
 
 
 def infer_architecture(state: Dict[str, Tensor],

@@ -6,6 +6,7 @@ Both losses take images in [-1, 1], NCHW, are frozen (no trainable
 parameters, always in eval mode) and pass gradients to their inputs.
 """
 import warnings
+from abc import ABCMeta, abstractmethod
 from typing import List, Optional, Sequence, Union
 
 import lpips
@@ -26,8 +27,9 @@ from fqzoo.utils.preflight import Requirement, torch_hub_requirement
 _REDUCTIONS = ('mean', 'none')
 
 
-class _FrozenPerceptualLoss(nn.Module):
-    """Common frame: frozen weights, eval mode kept under ``.train()``."""
+class _FrozenPerceptualLoss(nn.Module, metaclass=ABCMeta):
+    """Common frame: frozen weights, eval mode kept under ``.train()``;
+    subclasses implement :meth:`distance`."""
 
     metric_name = 'perceptual'
 
@@ -46,9 +48,9 @@ class _FrozenPerceptualLoss(nn.Module):
         """Stay in eval mode: the network is a fixed measuring instrument."""
         return super().train(False)
 
+    @abstractmethod
     def distance(self, pred: Tensor, target: Tensor) -> Tensor:
         """Per-sample distance, shape ``[B]``."""
-        raise NotImplementedError
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         """Distance between ``pred`` and ``target`` (both ``[B, 3, H, W]``).

@@ -19,6 +19,7 @@ windowed usage, perplexity and dead-code counts (metrics, never losses) and
 ``restart_dead_codes()`` re-seeds dead codes where the quantizer can.
 """
 import math
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -42,14 +43,16 @@ class QuantizerOutput:
             self.branches = [self.quantized]
 
 
-class BaseQuantizer(nn.Module):
+class BaseQuantizer(nn.Module, metaclass=ABCMeta):
     """Base class of fqzoo quantizers.
 
     Subclasses set ``num_codebooks`` (G, the index tuple length),
     ``codebook_size`` (codes per sub-codebook), ``embed_dim`` (lookup dim of
     one code), ``in_channels`` (channels of ``z``) and ``num_branches`` (how
     many channel groups ``z`` is made of: each gets its own encoder head in
-    the tokenizer; 1 unless the quantizer factorizes the latent).
+    the tokenizer; 1 unless the quantizer factorizes the latent), and
+    implement :meth:`forward` and :meth:`embed_indices`: a subclass missing
+    either cannot be instantiated (``TypeError`` naming the method).
     """
 
     num_codebooks: int = 1
@@ -58,12 +61,13 @@ class BaseQuantizer(nn.Module):
     in_channels: int
     num_branches: int = 1
 
+    @abstractmethod
     def forward(self, z: Tensor) -> QuantizerOutput:
-        raise NotImplementedError
+        """Quantize ``z [B, C, H, W]`` (see the module docstring)."""
 
+    @abstractmethod
     def embed_indices(self, indices: Tensor) -> Tensor:
         """Map ``indices [B, G, H, W]`` back to ``quantized [B, C, H, W]``."""
-        raise NotImplementedError
 
     def codebook_stats(self) -> List[Dict[str, Tensor]]:
         """Windowed statistics of every sub-codebook, in index order.

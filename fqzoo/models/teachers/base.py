@@ -8,6 +8,7 @@ match. A teacher takes images in [-1, 1], applies its own resize and
 normalisation, and returns ``[B, embed_dim]``. It is a fixed measuring
 instrument: always in eval mode, no trainable parameters, no autograd graph.
 """
+from abc import ABCMeta, abstractmethod
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
@@ -56,11 +57,12 @@ def download_or_fail(download: Callable[[], nn.Module], weights: str,
             'pretrained=False for random weights in tests.') from err
 
 
-class FrozenTeacher(nn.Module):
+class FrozenTeacher(nn.Module, metaclass=ABCMeta):
     """Base class: resize, normalise, extract a global feature, frozen.
 
     Subclasses set ``self.embed_dim`` and implement :meth:`features` on
-    normalised ``img_size`` images, then call :meth:`freeze`.
+    normalised ``img_size`` images, then call :meth:`freeze`. A subclass
+    without :meth:`features` cannot be instantiated (``TypeError``).
 
     Args:
         mean (Sequence[float]): normalisation mean on [0, 1] images.
@@ -107,9 +109,9 @@ class FrozenTeacher(nn.Module):
                               mode=self.interpolation, **kwargs)
         return (x - self.mean) / self.std
 
+    @abstractmethod
     def features(self, x: Tensor) -> Tensor:
         """Global feature ``[B, embed_dim]`` of preprocessed images."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def forward(self, images: Tensor) -> Tensor:
