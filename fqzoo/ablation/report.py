@@ -28,7 +28,8 @@ def metric_columns(results: Sequence[RunResult]) -> List[Tuple[str, str]]:
     """``(header, metric key)`` of the table's metric columns, in order.
 
     Tokenizers: PSNR, SSIM, the perceptual distance and FID under their
-    keys, usage and perplexity per sub-codebook. Generators: held-out
+    keys, a classifier's agreement (``*_agreement``), usage and perplexity
+    per sub-codebook. Generators: held-out
     ``nll`` (and ``nll_g`` per sub-token when there are several),
     ``bits_per_position``, then per guidance scale the generation metrics
     of :data:`GENERATION_COLUMNS` (``<key>@cfg<scale>``)."""
@@ -39,6 +40,7 @@ def metric_columns(results: Sequence[RunResult]) -> List[Tuple[str, str]]:
     columns += [(key, key) for key in plain
                 if 'perceptual' in key or key.startswith('lpips')]
     columns += [(key, key) for key in plain if key.startswith('fid')]
+    columns += [(key, key) for key in plain if key.endswith('_agreement')]
     nll_g = _per_sub(plain, 'nll')
     nll_g = nll_g if len(nll_g) > 1 else []   # nll_0 is nll when G = 1
     columns += [(k, k) for k in ['nll', *nll_g, 'bits_per_position']

@@ -47,6 +47,7 @@ CASES = {
     # on the order the gathered results come back in.
     'FID': dict(type='FID', is_splits=2),
     'TokenNLL': dict(type='TokenNLL'),
+    'FashionMNISTReconFidelity': dict(type='FashionMNISTReconFidelity'),
 }
 
 

@@ -224,3 +224,13 @@ def test_generator_columns():
     assert '| ar | Head | 512 x 1 | 9.0 | 8x8 | 4.000 |' in table
     mixed = _result('mixed', [16, 12], {})
     assert '| mixed | Head | (16, 12) | 7.6 |' in markdown_table([mixed])
+
+
+def test_tokenizer_columns_in_order_with_the_classifier_agreement():
+    metrics = dict(usage_1=0.9, perplexity_0=300.0, fmnist_recon_agreement=0.9,
+                   psnr=27.0, fid_fmnist_recon=2.0, usage_0=1.0, ssim=0.88,
+                   perplexity_1=310.0, usage=0.95, perplexity=305.0)
+    results = [_result('fq2', [512, 512], metrics)]
+    assert [key for _, key in metric_columns(results)] == [
+        'psnr', 'ssim', 'fid_fmnist_recon', 'fmnist_recon_agreement',
+        'usage_0', 'usage_1', 'perplexity_0', 'perplexity_1']
