@@ -48,9 +48,11 @@ class RandomStateHook(Hook):
         state, self._pending = self._pending, None
         if state is None or state['iter'] != runner.iter:
             return
-        torch.set_rng_state(state['torch'])
+        # A resume on a GPU loads the checkpoint onto it; the generators
+        # take their states as CPU byte tensors only.
+        torch.set_rng_state(state['torch'].cpu())
         if state['cuda'] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state['cuda'])
+            torch.cuda.set_rng_state_all([s.cpu() for s in state['cuda']])
         version, internal, gauss = state['python']
         random.setstate((version, tuple(internal), gauss))
         kind, keys, pos, has_gauss, cached = state['numpy']
