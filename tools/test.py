@@ -15,7 +15,11 @@ import sys
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 
-from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
+from fqzoo.engine.runner import (
+    build_runner,
+    close_process_group,
+    use_gloo_without_cuda,
+)
 from fqzoo.utils.checkpoint import to_plain
 from fqzoo.utils.config import load_config
 from fqzoo.utils.preflight import (
@@ -69,6 +73,7 @@ def main() -> None:
     if args.out and is_main_process():
         with open(args.out, 'w') as f:
             json.dump(to_plain(metrics), f, indent=2)
+    close_process_group()
 
 
 if __name__ == '__main__':

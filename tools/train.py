@@ -18,7 +18,11 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import FlexibleRunner
 
-from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
+from fqzoo.engine.runner import (
+    build_runner,
+    close_process_group,
+    use_gloo_without_cuda,
+)
 from fqzoo.registry import RUNNERS
 from fqzoo.utils.preflight import (
     MissingRequirementsError,
@@ -122,6 +126,7 @@ def main() -> None:
     except MissingRequirementsError as err:
         raise SystemExit(str(err)) from None
     build_runner(cfg).train()
+    close_process_group()
 
 
 if __name__ == '__main__':

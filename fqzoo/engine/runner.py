@@ -26,6 +26,17 @@ MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
                           'param_scheduler', 'checkpoint')
 
 
+def close_process_group() -> None:
+    """End a tool's distributed run cleanly: every rank waits at a barrier,
+    then leaves the process group. Without it a rank that exits first can
+    take its peer down while the peer's gloo threads still talk to it
+    ('terminate called without an active exception', SIGABRT). Does nothing
+    outside a distributed run."""
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
+
+
 @RUNNERS.register_module()
 class TokenizerRunner(Runner):
     """``mmengine.runner.Runner`` that always registers
