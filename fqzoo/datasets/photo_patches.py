@@ -83,13 +83,17 @@ def hue_rotation(angle: float) -> Tensor:
 
 def jitter_colours(crop: Tensor, rng: np.random.Generator,
                    max_hue: float = 180.0,
-                   saturation: Sequence[float] = (0.6, 1.4)) -> Tensor:
+                   saturation: Sequence[float] = (0.6, 1.4),
+                   permute: bool = True) -> Tensor:
     """Natural-looking colour augmentation of a ``[3, H, W]`` crop in
-    [-1, 1]: a random channel order, a hue rotation about the grey axis of
-    up to ``max_hue`` degrees and a saturation factor drawn from
-    ``saturation`` (greys and brightness kept), clamped to [-1, 1]. Draws
-    from ``rng`` only, the same number of draws whatever the arguments."""
-    crop = crop[torch.from_numpy(rng.permutation(3))]
+    [-1, 1]: a random channel order (unless ``permute`` is False), a hue
+    rotation about the grey axis of up to ``max_hue`` degrees and a
+    saturation factor drawn from ``saturation`` (greys and brightness kept),
+    clamped to [-1, 1]. Draws from ``rng`` only, the same number of draws
+    whatever the arguments."""
+    order = rng.permutation(3)
+    if permute:
+        crop = crop[torch.from_numpy(order)]
     angle = math.radians(max_hue) * rng.uniform(-1, 1)
     factor = float(rng.uniform(*saturation))
     rgb = torch.einsum('ij,jhw->ihw', hue_rotation(angle), (crop + 1) / 2)
@@ -130,8 +134,10 @@ class BundledPhotoPatches(Dataset):
             detail). Defaults to None (``scale`` only).
         colour (bool | dict): train split only: :func:`jitter_colours`
             (channel order, hue rotation, saturation); a dict gives its
-            ``max_hue`` and ``saturation``, e.g. ``dict(max_hue=0,
-            saturation=(1, 1))`` for channel order only. Defaults to False.
+            ``max_hue``, ``saturation`` and ``permute``, e.g.
+            ``dict(max_hue=0, saturation=(1, 1))`` for channel order only,
+            ``dict(permute=False)`` for hue and saturation only. Defaults to
+            False.
 
     Example:
         >>> from fqzoo.registry import DATASETS

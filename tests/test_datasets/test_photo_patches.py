@@ -79,7 +79,7 @@ def test_flip_only_in_train():
 
 @pytest.mark.parametrize('kwargs, match', [
     (dict(split='test'), 'split'),
-    (dict(val_photos=['lena']), 'lena'),
+    (dict(val_photos=['lena']), 'val_photos.*lena'),
     (dict(val_photos=[]), 'val_photos'),
     (dict(val_photos=PHOTO_NAMES), 'val_photos'),
     (dict(crop_size=512), 'crop_size'),
@@ -182,3 +182,34 @@ def test_colour_jitter_options_channel_order_only():
                                  (2, 0, 1), (2, 1, 0)])
         permuted += not torch.allclose(x, ref, atol=1e-5)
     assert permuted >= 6
+
+
+def test_colour_jitter_without_channel_order_keeps_greys_and_draws():
+    from fqzoo.datasets.photo_patches import hue_rotation, jitter_colours
+    crop = torch.zeros(3, 5, 6).uniform_(-0.8, 0.8)
+    out = jitter_colours(crop, np.random.default_rng(3), max_hue=15,
+                         saturation=(0.85, 1.15), permute=False)
+    # by hand, with the draws of permute=True (the order is drawn, unused)
+    rng = np.random.default_rng(3)
+    rng.permutation(3)
+    angle = np.radians(15) * rng.uniform(-1, 1)
+    factor = rng.uniform(0.85, 1.15)
+    rgb = hue_rotation(angle) @ ((crop + 1) / 2).reshape(3, -1)
+    rgb = rgb.mean(0) + factor * (rgb - rgb.mean(0))
+    torch.testing.assert_close(out, (rgb * 2 - 1).reshape(3, 5, 6))
+    assert not torch.allclose(out, crop, atol=1e-3)
+    # greys stay grey, and the next draw is the same as with permute=True
+    grey = torch.zeros(1, 4, 4).uniform_(-1, 1).expand(3, 4, 4)
+    rngs = [np.random.default_rng(5), np.random.default_rng(5)]
+    out = jitter_colours(grey, rngs[0], max_hue=15, permute=False)
+    jitter_colours(grey, rngs[1], max_hue=15, permute=True)
+    torch.testing.assert_close(out, grey, atol=1e-6, rtol=0)
+    assert rngs[0].random() == rngs[1].random()
+    # in the dataset: brightness kept (up to clamping), only train jittered
+    kwargs = dict(num_samples=12, flip=False)
+    mild = BundledPhotoPatches(split='train', colour=dict(
+        max_hue=15, saturation=(0.85, 1.15), permute=False), **kwargs)
+    plain = BundledPhotoPatches(split='train', **kwargs)
+    for i in range(12):
+        x, ref = mild[i]['inputs'], plain[i]['inputs']
+        assert (x.mean(0) - ref.mean(0)).abs().mean() < 0.02
