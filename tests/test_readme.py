@@ -3,11 +3,12 @@ import re
 from pathlib import Path
 
 import torch
+from mmengine.config import Config
 
 from fqzoo.apis import init_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
-CKPT = 'work_dirs/quickstart/iter_1500.pth'
+CKPT = 'work_dirs/quickstart/iter_2500.pth'
 
 
 def python_blocks(text: str) -> list:
@@ -18,6 +19,10 @@ def test_readme_python_example(tmp_path, monkeypatch):
     blocks = python_blocks((ROOT / 'README.md').read_text())
     example = next(b for b in blocks if 'init_tokenizer' in b)
     assert CKPT in example
+    # the checkpoint the README names is the last one `make quickstart` saves
+    cfg = Config.fromfile(ROOT / 'configs/quickstart/fq2_effnet_tiny_photos.py')
+    assert CKPT.endswith(f'iter_{cfg.train_cfg.max_iters}.pth')
+    assert cfg.train_cfg.max_iters % cfg.default_hooks.checkpoint.interval == 0
     # A checkpoint with the quickstart model's layout stands in for the one
     # `make quickstart` writes.
     config = ROOT / 'configs/quickstart/fq2_effnet_tiny_photos.py'
