@@ -20,12 +20,12 @@ def test_readme_python_example(tmp_path, monkeypatch):
     example = next(b for b in blocks if 'init_tokenizer' in b)
     assert CKPT in example
     # the checkpoint the README names is the last one `make quickstart` saves
-    cfg = Config.fromfile(ROOT / 'configs/quickstart/fq2_effnet_tiny_photos.py')
+    config = ROOT / 'configs/quickstart/fq2_effnet_tiny_photos.py'
+    cfg = Config.fromfile(config)
     assert CKPT.endswith(f'iter_{cfg.train_cfg.max_iters}.pth')
     assert cfg.train_cfg.max_iters % cfg.default_hooks.checkpoint.interval == 0
     # A checkpoint with the quickstart model's layout stands in for the one
     # `make quickstart` writes.
-    config = ROOT / 'configs/quickstart/fq2_effnet_tiny_photos.py'
     torch.save({'state_dict': init_tokenizer(config).state_dict()},
                tmp_path / 'ckpt.pth')
     monkeypatch.chdir(ROOT)
