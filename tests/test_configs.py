@@ -118,3 +118,23 @@ def test_cpu_schedules_anneal_over_the_whole_run(path, iters):
     assert cosine['type'] == 'CosineAnnealingLR'
     assert cosine['T_max'] == cosine['end'] == iters
     assert cosine['begin'] == 0 and cosine['eta_min'] == 3e-5
+
+
+@pytest.mark.parametrize('path, norm', [
+    ('configs/quickstart/fq2_effnet_tiny_photos.py', 'none'),
+    ('configs/vq/vq_tiny_photos.py', 'none'),
+    ('configs/ablation/fq2.py', 'pixel'),
+    ('configs/ablation/fmnist/rvq.py', 'pixel'),
+    ('configs/fq/fq2_tiny_fmnist.py', 'pixel'),
+])
+def test_cpu_trunk_norms(path, norm):
+    """The quickstart's trunk has no norm layers; the ablations and the FAR
+    tokenizer keep the per-position norms their documented runs used, in
+    every norm layer of encoder, heads and decoder."""
+    from fqzoo.models.encoders.vqgan import ChannelAffine, PixelNorm
+    init_default_scope('fqzoo')
+    cls = {'none': ChannelAffine, 'pixel': PixelNorm}[norm]
+    model = MODELS.build(Config.fromfile(ROOT / path).model)
+    norms = [m for m in model.modules()
+             if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(type(m) is cls for m in norms)

@@ -14,7 +14,7 @@ _base_ = [
 
 model = dict(
     heads=dict(type='ConvBranchHead', in_channels=32, num_blocks=1,
-               norm='pixel'),
+               norm='none'),
     quantizer=dict(
         _delete_=True,
         type='FactorizedQuantizer',

@@ -1,6 +1,6 @@
 # A short CPU schedule for the quickstart and the ablations: Adam at 3e-4,
-# cosine to 3e-5 (the per-position norms of the CPU trunk collapse the
-# codebook at 1e-3, docs/cpu_recipe.md). The discriminator entry is used
+# cosine to 3e-5 (at 1e-3 the CPU trunk, then with per-position norms,
+# collapsed the codebook, docs/cpu_recipe.md). The discriminator entry is used
 # only by a config that adds a discriminator.
 max_iters = 1500
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=500)

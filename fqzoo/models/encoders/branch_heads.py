@@ -147,7 +147,7 @@ class ConvBranchHead(nn.Module):
             ``in_channels``.
         num_blocks (int): residual blocks. Defaults to 1.
         num_groups (int): GroupNorm groups. Defaults to 32.
-        norm (str): ``'group'`` or ``'pixel'``, as in
+        norm (str): ``'group'``, ``'pixel'`` or ``'none'``, as in
             :class:`~fqzoo.models.VQGANEncoder`. Defaults to 'group'.
 
     Example:

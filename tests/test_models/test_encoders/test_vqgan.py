@@ -51,17 +51,34 @@ def test_pixel_norm_is_layer_norm_over_channels():
     assert torch.equal(norm(y)[:, :, 1:], norm(x)[:, :, 1:])
 
 
+def test_no_norm_is_a_channel_affine_keeping_each_positions_scale():
+    from fqzoo.models.encoders.vqgan import ChannelAffine
+    norm = ChannelAffine(6)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(2, 6, 5, 7) * 3 + 1
+    # The same as a depthwise 1x1 convolution with the norm's parameters.
+    expected = torch.nn.functional.conv2d(x, norm.weight.view(6, 1, 1, 1),
+                                          norm.bias, groups=6)
+    torch.testing.assert_close(norm(x), expected)
+    # Unlike PixelNorm it keeps a position's scale: 2x in, 2x out (bias off).
+    torch.nn.init.zeros_(norm.bias)
+    torch.testing.assert_close(norm(2 * x), 2 * norm(x))
+    assert set(norm.state_dict()) == {'weight', 'bias'}
+
+
 def test_unknown_norm_is_named():
-    with pytest.raises(ValueError, match="'batch'"):
+    with pytest.raises(ValueError, match="'none'.*got 'batch'"):
         VQGANEncoder(ch=8, ch_mult=(1, 2), norm='batch')
 
 
 @pytest.mark.parametrize('norm,attention,local', [
-    ('pixel', False, True), ('group', False, False), ('pixel', True, False)])
-def test_trunk_is_local_only_with_pixel_norm_and_no_attention(
+    ('pixel', False, True), ('none', False, True), ('group', False, False),
+    ('pixel', True, False)])
+def test_trunk_is_local_only_with_local_norm_and_no_attention(
         norm, attention, local):
-    """With per-position norms and no attention, a feature depends only on
-    the pixels in its receptive field: encoding a crop gives the same
+    """With per-position norms (or none) and no attention, a feature depends
+    only on the pixels in its receptive field: encoding a crop gives the same
     interior features as encoding the whole image. GroupNorm or attention
     mix in statistics of the whole input, so the two differ."""
     torch.manual_seed(0)
