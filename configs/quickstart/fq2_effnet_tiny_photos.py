@@ -32,7 +32,7 @@ model = dict(
 )
 
 # 2500 iterations, the cosine over all of them: +1 dB and a smaller colour
-# shift than cpu_short.py's 1500 (docs/cpu_recipe.md), about 12 minutes on
+# shift than cpu_short.py's 1500 (docs/cpu_recipe.md), about 11 minutes on
 # 2 quiet cores.
 max_iters = 2500
 train_cfg = dict(max_iters=max_iters)
