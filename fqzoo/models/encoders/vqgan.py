@@ -42,8 +42,8 @@ class ChannelAffine(PixelNorm):
     Like :class:`PixelNorm` it is local to each position, but it keeps each
     position's feature scale. A per-position norm divides that scale out at
     every block; in the CPU trunk this pulled saturated colours towards
-    grey on unseen photos (a mean-colour shift of 7.7/255 over three seeds
-    against 3.4 without it, docs/cpu_recipe.md).
+    grey on unseen photos (a mean-colour shift of 7.7/255 on average over
+    three seeds, 5.8 without it, docs/cpu_recipe.md).
     """
 
     def forward(self, x: Tensor) -> Tensor:
