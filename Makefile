@@ -1,6 +1,8 @@
 # fqzoo: `make quickstart` trains and evaluates a small tokenizer on CPU,
 # `make test` runs the test suite. Both create the virtual environment first.
-PYTHON ?= python3
+# The environment is pinned for Python 3.11 (torch 2.14.1, torchvision 0.29.1):
+# python3.11 when it is on PATH, else python3, which `make venv` checks.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || echo python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 QUICKSTART_CONFIG ?= configs/quickstart/fq2_effnet_tiny_photos.py
@@ -10,8 +12,18 @@ QUICKSTART_WORK_DIR ?= work_dirs/quickstart
 
 venv: $(VENV)/.installed
 
+PYTHON_CHECK = import sys; v = sys.version_info[:2]; sys.exit(0 if v == (3, 11) \
+	else f'fqzoo needs Python 3.11 (its pinned torch 2.14.1 and torchvision 0.29.1 \
+	are built for it), but {sys.executable} is Python {sys.version.split()[0]}. \
+	Install Python 3.11 and run: make PYTHON=/path/to/python3.11 venv \
+	(remove $(VENV) first if it was made with another Python).')
+
 $(VENV)/.installed: requirements.txt setup.cfg
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@command -v $(firstword $(PYTHON)) >/dev/null 2>&1 || { echo "fqzoo needs \
+	Python 3.11, and '$(PYTHON)' is not on PATH: install Python 3.11 and run \
+	make PYTHON=/path/to/python3.11 venv" >&2; exit 1; }
+	@if test -x $(PY); then $(PY) -c "$(PYTHON_CHECK)"; \
+	else $(PYTHON) -c "$(PYTHON_CHECK)" && $(PYTHON) -m venv $(VENV); fi
 	$(PY) -m pip install --upgrade-strategy only-if-needed -r requirements.txt
 	$(PY) -m pip install --no-deps --no-build-isolation -e .
 	touch $@

@@ -26,7 +26,6 @@ import torch
 
 from fqzoo.generation.evaluate import evaluate_samples
 from fqzoo.generation.fidelity import INCEPTION_METRICS
-from fqzoo.generation.inputs import FMNIST_ROOT
 from fqzoo.utils.files import write_json_atomic
 
 
@@ -55,7 +54,9 @@ def parse_args() -> argparse.Namespace:
                         'Fashion-MNIST samples')
     parser.add_argument('--classifier-checkpoint',
                         help='other Fashion-MNIST classifier weights')
-    parser.add_argument('--fmnist-root', default=FMNIST_ROOT)
+    parser.add_argument('--fmnist-root', default=None,
+                        help='Fashion-MNIST IDX folder (default: '
+                        '$FQZOO_FASHION_MNIST, else the Debian package)')
     parser.add_argument('--batch-size', type=int, default=64)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
                         else 'cpu')

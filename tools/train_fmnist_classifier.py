@@ -30,8 +30,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Train the Fashion-MNIST classifier for generation '
         'metrics')
-    parser.add_argument('--data-root',
-                        default='/usr/share/datasets/fashion-mnist')
+    parser.add_argument('--data-root', default=None,
+                        help='Fashion-MNIST IDX folder (default: '
+                        '$FQZOO_FASHION_MNIST, else the Debian package)')
     parser.add_argument('--out', default=str(DEFAULT_CHECKPOINT),
                         help='state dict path (a .json record is written '
                         'next to it)')

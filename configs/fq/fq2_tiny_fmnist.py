@@ -7,7 +7,7 @@ _base_ = ['../ablation/fq2.py']
 
 model = dict(quantizer=dict(quantizer=dict(codebook_size=256)))
 
-_data = dict(type='FashionMNIST', data_root='/usr/share/datasets/fashion-mnist',
+_data = dict(type='FashionMNIST', data_root='{{$FQZOO_FASHION_MNIST:/usr/share/datasets/fashion-mnist}}',
              image_size=32)
 train_dataloader = dict(batch_size=16,
                         dataset=dict(_delete_=True, split='train', **_data))

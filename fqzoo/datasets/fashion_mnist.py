@@ -1,11 +1,15 @@
 """Fashion-MNIST (Xiao et al. 2017) read from its IDX files.
 
-Debian and Ubuntu ship it offline: ``apt-get install dataset-fashion-mnist``
-puts the four gzipped IDX files in /usr/share/datasets/fashion-mnist.
+The four standard files (``{train,t10k}-{images-idx3,labels-idx1}-ubyte``,
+gzipped or not) may lie in any folder: ``data_root=`` names it, and where
+it is not given, the environment variable ``FQZOO_FASHION_MNIST`` does, and
+otherwise the Debian package's folder (``apt-get install
+dataset-fashion-mnist`` puts them in /usr/share/datasets/fashion-mnist).
+docs/datasets.md says where to get them without root.
 """
 import gzip
 import os
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -18,6 +22,11 @@ from fqzoo.utils.preflight import Requirement
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 SPLIT_PREFIXES = {'train': 'train', 'test': 't10k'}
+ROOT_ENV = 'FQZOO_FASHION_MNIST'
+DEBIAN_ROOT = '/usr/share/datasets/fashion-mnist'
+SOURCE = ('apt-get install dataset-fashion-mnist, or the four .gz files of '
+          'https://github.com/zalandoresearch/fashion-mnist (data/fashion) '
+          f'in any folder named by ${ROOT_ENV} or data_root=')
 CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
            'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
 
@@ -55,6 +64,12 @@ def read_idx(path: str, magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
+def default_root() -> str:
+    """The Fashion-MNIST folder used when none is given: ``$FQZOO_FASHION_MNIST``
+    if set, else the Debian package's /usr/share/datasets/fashion-mnist."""
+    return os.environ.get(ROOT_ENV) or DEBIAN_ROOT
+
+
 def find_idx_file(data_root: str, name: str) -> str:
     """``data_root/name.gz`` or ``data_root/name``, whichever exists."""
     for candidate in (f'{name}.gz', name):
@@ -86,8 +101,8 @@ class FashionMNIST(Dataset):
     Args:
         data_root (str): folder with the IDX files
             (``{train,t10k}-{images-idx3,labels-idx1}-ubyte``, optionally
-            ``.gz``). Defaults to '/usr/share/datasets/fashion-mnist'
-            (Debian package ``dataset-fashion-mnist``).
+            ``.gz``). Defaults to None: :func:`default_root`
+            (``$FQZOO_FASHION_MNIST``, else the Debian package's folder).
         split (str): 'train' (60000 images) or 'test' (10000).
             Defaults to 'train'.
         image_size (int): side of the returned images. Defaults to 32.
@@ -99,15 +114,15 @@ class FashionMNIST(Dataset):
         (torch.Size([3, 32, 32]), 'Ankle boot')
     """
 
-    def __init__(self, data_root: str = '/usr/share/datasets/fashion-mnist',
+    def __init__(self, data_root: Optional[str] = None,
                  split: str = 'train', image_size: int = 32) -> None:
         if split not in SPLIT_PREFIXES:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        data_root = data_root or default_root()
         if not os.path.isdir(data_root):
             raise FileNotFoundError(
-                f'Fashion-MNIST folder {data_root!r} does not exist: run '
-                '`apt-get install dataset-fashion-mnist` or pass data_root= '
-                'a folder with the IDX files')
+                f'Fashion-MNIST folder {data_root!r} does not exist: '
+                f'{SOURCE}')
         self.data_root = data_root
         self.split = split
         self.image_size = image_size
@@ -118,9 +133,7 @@ class FashionMNIST(Dataset):
         """The folder of IDX files."""
         return [Requirement(
             what='Fashion-MNIST IDX files (FashionMNIST)', arg='data_root',
-            path=args['data_root'],
-            source='apt-get install dataset-fashion-mnist, or the four '
-            'files of https://github.com/zalandoresearch/fashion-mnist')]
+            path=args.get('data_root') or default_root(), source=SOURCE)]
 
     @property
     def metainfo(self) -> dict:

@@ -19,7 +19,7 @@ from torch import Tensor
 from fqzoo.evaluation.metrics.fid import frechet_distance
 
 from .fmnist_classifier import load_fmnist_classifier, predict, uint8_to_inputs
-from .inputs import FMNIST_ROOT, load_fashion_mnist_images
+from .inputs import load_fashion_mnist_images
 
 
 def class_accuracy(predictions: Union[np.ndarray, Tensor],
@@ -57,7 +57,7 @@ def class_accuracy(predictions: Union[np.ndarray, Tensor],
 def fmnist_metrics(samples: np.ndarray, labels: np.ndarray, *,
                    checkpoint: Optional[str] = None,
                    reference: Optional[np.ndarray] = None,
-                   fmnist_root: str = FMNIST_ROOT,
+                   fmnist_root: Optional[str] = None,
                    device: Union[str, torch.device] = 'cpu',
                    batch_size: int = 500) -> Dict:
     """Class accuracy and classifier FID of Fashion-MNIST samples.
@@ -70,7 +70,9 @@ def fmnist_metrics(samples: np.ndarray, labels: np.ndarray, *,
         reference (np.ndarray, optional): uint8 ``[M, H, W, 3]`` reference
             images. Defaults to the Fashion-MNIST test set (10000) at 32x32,
             quantized to uint8 as samples are.
-        fmnist_root (str): the Fashion-MNIST IDX folder.
+        fmnist_root (str, optional): the Fashion-MNIST IDX folder.
+            Defaults to None: ``$FQZOO_FASHION_MNIST``, else the Debian
+            package's folder.
         device (str | torch.device): Defaults to 'cpu'.
         batch_size (int): Defaults to 500.
 

@@ -7,7 +7,7 @@ from typing import Optional, Sequence, Union
 
 from .classifier_metrics import fmnist_metrics
 from .fidelity import INCEPTION_METRICS, inception_metrics, offline_fid
-from .inputs import FMNIST_PREFIX, FMNIST_ROOT, load_reference, load_samples
+from .inputs import FMNIST_PREFIX, load_reference, load_samples
 
 COMPARABLE = dict(
     gfid='published gFID only with 50k samples against the same reference '
@@ -28,7 +28,7 @@ def evaluate_samples(samples_path: Union[str, Path],
                      offline: bool = False, fmnist_classifier: bool = False,
                      classifier_checkpoint: Optional[str] = None,
                      ref_size: Optional[int] = None,
-                     fmnist_root: str = FMNIST_ROOT, device: str = 'cpu',
+                     fmnist_root: Optional[str] = None, device: str = 'cpu',
                      batch_size: int = 64) -> dict:
     """Generation metrics of the samples in ``samples_path``.
 
@@ -48,7 +48,9 @@ def evaluate_samples(samples_path: Union[str, Path],
         ref_size (int, optional): folder references are resized and
             cropped to it. Defaults to None (Fashion-MNIST references: the
             samples' size).
-        fmnist_root (str): the Fashion-MNIST IDX folder.
+        fmnist_root (str, optional): the Fashion-MNIST IDX folder.
+            Defaults to None: ``$FQZOO_FASHION_MNIST``, else the Debian
+            package's folder.
         device (str): Defaults to 'cpu'.
         batch_size (int): Defaults to 64.
 

@@ -23,7 +23,6 @@ from fqzoo.utils.images import to_uint8
 from .fmnist_classifier import load_split
 
 FMNIST_PREFIX = 'fashion-mnist:'
-FMNIST_ROOT = '/usr/share/datasets/fashion-mnist'
 
 
 class UInt8Images(Dataset):
@@ -120,7 +119,7 @@ def load_image_folder(folder: Union[str, Path],
 
 
 def load_fashion_mnist_images(split: str, size: int,
-                              data_root: str = FMNIST_ROOT
+                              data_root: Optional[str] = None
                               ) -> Tuple[np.ndarray, np.ndarray]:
     """A Fashion-MNIST split as the fqzoo dataset gives it at ``size``
     (gray replicated to RGB), quantized like samples: ``(uint8 [N, size,
@@ -130,7 +129,7 @@ def load_fashion_mnist_images(split: str, size: int,
 
 
 def load_reference(ref: Union[str, Path], *, size: Optional[int] = None,
-                   fmnist_root: str = FMNIST_ROOT) -> np.ndarray:
+                   fmnist_root: Optional[str] = None) -> np.ndarray:
     """Reference images, uint8 ``[N, H, W, 3]``.
 
     Args:
@@ -140,7 +139,9 @@ def load_reference(ref: Union[str, Path], *, size: Optional[int] = None,
         size (int, optional): folder images are resized (shorter side)
             and centre-cropped to it; the Fashion-MNIST size (required
             there). Defaults to None.
-        fmnist_root (str): the Fashion-MNIST IDX folder.
+        fmnist_root (str, optional): the Fashion-MNIST IDX folder.
+            Defaults to None: ``$FQZOO_FASHION_MNIST``, else the Debian
+            package's folder.
 
     Returns:
         np.ndarray: the images.

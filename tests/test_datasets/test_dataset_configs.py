@@ -1,9 +1,7 @@
 """The base dataset configs build through the Runner's data loader path."""
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
@@ -53,10 +51,15 @@ def test_imagenet_config(tmp_path):
         assert sorted(batch['data_samples']['label'].tolist()) == [0, 1]
 
 
-def test_fashion_mnist_config():
+def test_fashion_mnist_config_reads_the_folder_the_environment_names(
+        garment_root, monkeypatch):
+    monkeypatch.setenv('FQZOO_FASHION_MNIST', str(garment_root))
     cfg = Config.fromfile(str(CONFIGS / 'fashion_mnist.py'))
-    if not os.path.isdir(cfg.data_root):
-        pytest.skip('apt-get install dataset-fashion-mnist')
+    assert cfg.val_dataloader.dataset.data_root == str(garment_root)
     batch = next(iter(build_loader(cfg.val_dataloader)))
     assert batch['inputs'].shape == (16, 3, 32, 32)
-    assert batch['data_samples']['label'].shape == (16, )
+    assert batch['data_samples']['label'].tolist() == [i % 10
+                                                       for i in range(16)]
+    monkeypatch.delenv('FQZOO_FASHION_MNIST')
+    default = Config.fromfile(str(CONFIGS / 'fashion_mnist.py'))
+    assert default.data_root == '/usr/share/datasets/fashion-mnist'

@@ -1,27 +1,20 @@
-import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import write_idx
 
 from fqzoo.datasets import FashionMNIST
-from fqzoo.datasets.fashion_mnist import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
+from fqzoo.datasets.fashion_mnist import (
+    DEBIAN_ROOT,
+    IDX_IMAGES_MAGIC,
+    IDX_LABELS_MAGIC,
+    ROOT_ENV,
+    default_root,
+    read_idx,
+)
 from fqzoo.registry import DATASETS
-
-DEBIAN_ROOT = '/usr/share/datasets/fashion-mnist'
-
-
-def write_idx(path: Path, array: np.ndarray, magic: int) -> None:
-    header = magic.to_bytes(4, 'big') + b''.join(
-        d.to_bytes(4, 'big') for d in array.shape)
-    data = header + array.astype(np.uint8).tobytes()
-    if path.suffix == '.gz':
-        with gzip.open(path, 'wb') as file:
-            file.write(data)
-    else:
-        path.write_bytes(data)
 
 
 @pytest.fixture
@@ -76,10 +69,21 @@ def test_missing_files_and_root(tmp_path):
         FashionMNIST(data_root=str(tmp_path), split='val')
 
 
-@pytest.mark.skipif(not os.path.isdir(DEBIAN_ROOT),
-                    reason='apt-get install dataset-fashion-mnist')
-def test_debian_package():
+def test_default_root_is_the_environment_variable(garment_root,
+                                                 monkeypatch, tmp_path):
+    monkeypatch.setenv(ROOT_ENV, str(garment_root))
+    assert default_root() == str(garment_root)
     test = FashionMNIST(split='test')
+    assert len(test) == 40 and test.labels[:3].tolist() == [0, 1, 2]
+    monkeypatch.delenv(ROOT_ENV)
+    assert default_root() == DEBIAN_ROOT
+    monkeypatch.setenv(ROOT_ENV, str(tmp_path / 'nowhere'))
+    with pytest.raises(FileNotFoundError, match=f'nowhere.*{ROOT_ENV}'):
+        FashionMNIST()
+
+
+def test_real_dataset(real_fmnist_root):
+    test = FashionMNIST(data_root=real_fmnist_root, split='test')
     assert len(test) == 10000
     assert set(test.labels.tolist()) == set(range(10))
     sample = test[0]

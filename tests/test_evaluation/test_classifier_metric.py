@@ -1,5 +1,9 @@
 """FashionMNISTReconFidelity: the Fashion-MNIST classifier judging
-reconstructions, against the classifier and Fréchet distance run directly."""
+reconstructions, against the classifier and Fréchet distance run directly.
+
+The images are the test session's garment drawings (conftest's
+``garment_root``), read through the dataset as real ones are: the tests run
+without the Fashion-MNIST package."""
 import pytest
 import torch
 from scipy import linalg
@@ -11,9 +15,10 @@ from fqzoo.registry import METRICS
 
 
 @pytest.fixture(scope='module')
-def images():
-    """40 real test images, [3, 32, 32] in [-1, 1]."""
-    dataset = FashionMNIST(split='test')
+def images(garment_root):
+    """40 garment drawings as the dataset gives them, [3, 32, 32] in
+    [-1, 1]."""
+    dataset = FashionMNIST(data_root=str(garment_root), split='test')
     return torch.stack([dataset[i]['inputs'] for i in range(40)])
 
 

@@ -1,8 +1,9 @@
-# Fashion-MNIST, 28x28 gray images resized to 32x32 RGB, from the Debian
-# package dataset-fashion-mnist (apt-get install dataset-fashion-mnist).
+# Fashion-MNIST, 28x28 gray images resized to 32x32 RGB, from the folder the
+# environment variable FQZOO_FASHION_MNIST names, else the Debian package
+# dataset-fashion-mnist's (docs/datasets.md: where to get the four IDX files).
 # 60000 train images; the 10000 test images serve as val and test.
 dataset_type = 'FashionMNIST'
-data_root = '/usr/share/datasets/fashion-mnist'
+data_root = '{{$FQZOO_FASHION_MNIST:/usr/share/datasets/fashion-mnist}}'
 image_size = 32
 
 train_dataloader = dict(

@@ -7,7 +7,7 @@
 # Results: docs/ablations.md.
 _base_ = ['../fq2.py']
 
-_data = dict(type='FashionMNIST', data_root='/usr/share/datasets/fashion-mnist',
+_data = dict(type='FashionMNIST', data_root='{{$FQZOO_FASHION_MNIST:/usr/share/datasets/fashion-mnist}}',
              image_size=32)
 train_dataloader = dict(dataset=dict(_delete_=True, split='train', **_data))
 val_dataloader = dict(batch_size=100,
