@@ -57,8 +57,8 @@ class TinySyntheticImages(Dataset):
         return self.num_samples
 
     def __getitem__(self, index: int) -> dict:
-        gen = torch.Generator().manual_seed(self.seed * 100003 + index)
-        coarse = torch.rand(1, 3, 4, 4, generator=gen) * 2 - 1
+        rng = torch.Generator().manual_seed(self.seed * 100003 + index)
+        coarse = torch.rand(1, 3, 4, 4, generator=rng) * 2 - 1
         image = F.interpolate(coarse, size=self.size, mode='bilinear',
                               align_corners=False)[0]
         return dict(inputs=image, data_samples=dict(label=index % 3,

@@ -178,9 +178,9 @@ def analyze_codebook(tokenizer, dataset: Dataset, out_dir: Union[str, Path],
                          max_samples=max_samples)
     stats = usage_stats(counts)
     size = counts.shape[1]
-    generator = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     codes = (torch.arange(size) if size <= max_codes else
-             torch.randperm(size, generator=generator)[:max_codes].sort().values)
+             torch.randperm(size, generator=rng)[:max_codes].sort().values)
     points, colours = [], []
     for g in range(len(counts)):
         vectors = code_vectors(tokenizer.quantizer, codes, g,

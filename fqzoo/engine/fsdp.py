@@ -137,18 +137,20 @@ class TokenizerFSDPStrategy(FSDPStrategy):
 
     def _move_to_shards(self, optimizer: torch.optim.Optimizer,
                         wrapper: OptimWrapper, model: nn.Module) -> None:
-        """Give ``wrapper`` a new optimizer with ``optimizer``'s parameter
-        groups (built on the unsharded model, identified by
-        ``self.id_to_name``) over the FSDP model's parameters of the same
-        names. (MMEngine's own conversion calls
-        ``FSDP.optim_state_dict_to_load`` with its arguments out of order.)
+        """Point ``optimizer``'s parameter groups (built on the unsharded
+        model, identified by ``self.id_to_name``) at the FSDP model's
+        parameters of the same names, in place, and give it to ``wrapper``.
+        (MMEngine's own conversion calls ``FSDP.optim_state_dict_to_load``
+        with its arguments out of order; a new optimizer built from
+        ``optimizer.defaults`` would fail for AdamW, whose defaults hold
+        ``decoupled_weight_decay``, which its constructor does not take.)
         """
         if any(optimizer.state.values()):
             raise ValueError('the optimizer of an OptimWrapper given to '
                              'TokenizerFSDPStrategy must not have stepped')
         shards = {name.replace('_fsdp_wrapped_module.', ''): param
                   for name, param in model.named_parameters()}
-        groups = [dict(group, params=[shards[self.id_to_name[id(p)]]
-                                      for p in group['params']])
-                  for group in optimizer.param_groups]
-        wrapper.optimizer = type(optimizer)(groups, **optimizer.defaults)
+        for group in optimizer.param_groups:
+            group['params'] = [shards[self.id_to_name[id(p)]]
+                               for p in group['params']]
+        wrapper.optimizer = optimizer

@@ -169,12 +169,12 @@ def predict(model: nn.Module, images: Tensor, batch_size: int = 500
     return torch.cat(logits), torch.cat(feats)
 
 
-def _shift(images: Tensor, max_shift: int, gen: torch.Generator) -> Tensor:
+def _shift(images: Tensor, max_shift: int, rng: torch.Generator) -> Tensor:
     """Each image translated by up to ``max_shift`` pixels, background -1."""
     size = images.shape[-1]
     padded = F.pad(images, [max_shift] * 4, value=-1.0)
     offsets = torch.randint(0, 2 * max_shift + 1, (len(images), 2),
-                            generator=gen)
+                            generator=rng)
     return torch.stack([p[:, y:y + size, x:x + size]
                         for p, (y, x) in zip(padded, offsets.tolist())])
 
@@ -205,7 +205,7 @@ def train_classifier(train: Tuple[Tensor, Tensor], test: Tuple[Tensor, Tensor],
         history=[{epoch, train_loss, test_accuracy, seconds}, ...])``.
     """
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     model = FashionMNISTClassifier()
     images, labels = train
     steps = epochs * math.ceil(len(images) / batch_size)
@@ -216,14 +216,14 @@ def train_classifier(train: Tuple[Tensor, Tensor], test: Tuple[Tensor, Tensor],
     history, start = [], time.time()
     for epoch in range(epochs):
         model.train()
-        order = torch.randperm(len(images), generator=gen)
+        order = torch.randperm(len(images), generator=rng)
         total, count = 0.0, 0
         for idx in order.split(batch_size):
             x = images[idx]
-            flip = torch.rand(len(x), generator=gen) < 0.5
+            flip = torch.rand(len(x), generator=rng) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
             if max_shift:
-                x = _shift(x, max_shift, gen)
+                x = _shift(x, max_shift, rng)
             loss = F.cross_entropy(model(x), labels[idx])
             optim.zero_grad(set_to_none=True)
             loss.backward()

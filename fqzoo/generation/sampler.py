@@ -21,7 +21,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from fqzoo.apis.codes import index_dtype
-from fqzoo.models.generators.sampling import generators_for
+from fqzoo.models.generators.sampling import rngs_for
 from fqzoo.utils.files import SETTINGS, check_settings
 from fqzoo.utils.images import to_uint8
 
@@ -77,7 +77,7 @@ def sample_batch(generator, tokenizer, labels: np.ndarray, seeds: np.ndarray,
     start = time.perf_counter()
     tokens = generator.generate(
         torch.as_tensor(labels, device=device),
-        generator=generators_for(seeds.tolist(), device=device), **sampling)
+        rng=rngs_for(seeds.tolist(), device=device), **sampling)
     _sync(device)
     generated = time.perf_counter()
     tok_device = _device(tokenizer)

@@ -11,6 +11,11 @@ For the same reason fqzoo's checkpoints hold only tensors and plain values:
 arrays, ``HistoryBuffer`` objects) when saving and
 :func:`restore_message_hub_state` rebuilds it when loading.
 
+Safetensors files (``.safetensors``, e.g. the models
+``tools/publish_model.py`` writes) load through :func:`safe_load` too: they
+hold nothing but tensors, and :func:`safetensors_metadata` reads their
+string metadata.
+
 Checkpoints are also written atomically (:func:`commit_file`,
 :func:`write_text_atomic`): a file appears under its final name only once it
 is complete and on disk, and :func:`find_resumable_checkpoint` picks the
@@ -23,7 +28,7 @@ import re
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -35,9 +40,63 @@ class UnsafeCheckpointError(RuntimeError):
     """A checkpoint holds objects other than tensors and plain values."""
 
 
+def is_safetensors(path: Union[str, Path]) -> bool:
+    """Whether ``path`` is a safetensors file: its name ends in
+    ``.safetensors``, or it starts as one does (an 8-byte little-endian
+    header length, then the header's JSON object, within the file)."""
+    path = Path(path)
+    if path.suffix == '.safetensors':
+        return True
+    with open(path, 'rb') as file:
+        head = file.read(9)
+    if len(head) < 9 or head[8:9] != b'{':
+        return False
+    return 8 + struct.unpack('<Q', head[:8])[0] <= path.stat().st_size
+
+
+def load_safetensors(path: Union[str, Path],
+                     map_location: Any = 'cpu') -> Dict[str, torch.Tensor]:
+    """The tensors of a safetensors file.
+
+    Args:
+        path (str | Path): the file.
+        map_location (str | torch.device): device to load onto; anything
+            else (a callable, a dict) loads onto the CPU. Defaults to 'cpu'.
+
+    Raises:
+        ValueError: the file is not a complete safetensors file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    device = str(map_location) if isinstance(
+        map_location, (str, torch.device)) else 'cpu'
+    try:
+        return load_file(str(path), device=device)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f'{path} is not a safetensors file (truncated or '
+                         f'another format?): {err}') from None
+
+
+def safetensors_metadata(path: Union[str, Path]) -> Dict[str, str]:
+    """The string metadata of a safetensors file's header (empty when it
+    has none).
+
+    Raises:
+        ValueError: the file is not a safetensors file.
+    """
+    from safetensors import SafetensorError, safe_open
+    try:
+        with safe_open(str(path), framework='pt') as file:
+            return dict(file.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f'{path} is not a safetensors file (truncated or '
+                         f'another format?): {err}') from None
+
+
 def safe_load(path: Union[str, Path], map_location: Any = 'cpu',
               allowed_globals: Sequence[type] = ()) -> Any:
-    """``torch.load(path, weights_only=True)`` with clear refusals.
+    """``torch.load(path, weights_only=True)`` with clear refusals; a
+    safetensors file (:func:`is_safetensors`) gives its dict of tensors.
 
     Args:
         path (str | Path): the checkpoint file.
@@ -55,6 +114,8 @@ def safe_load(path: Union[str, Path], map_location: Any = 'cpu',
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'Checkpoint not found: {path}')
+    if is_safetensors(path):
+        return load_safetensors(path, map_location)
     with open(path, 'rb') as file:
         legacy = file.read(1) == b'\x80'  # a pickle stream (before torch 1.6)
     if not legacy and not zipfile.is_zipfile(path):
@@ -109,7 +170,18 @@ def load_model_weights(model: nn.Module, path: Union[str, Path],
             and unexpected keys are allowed with ``strict=False``; shape
             mismatches never are.
     """
-    state = extract_state_dict(safe_load(path))
+    load_state_dict_checked(model, extract_state_dict(safe_load(path)),
+                            path, strict=strict,
+                            ignore_prefixes=ignore_prefixes)
+
+
+def load_state_dict_checked(model: nn.Module, state: Dict[str, Any],
+                            source: Union[str, Path], strict: bool = True,
+                            ignore_prefixes: Sequence[str] = ()) -> None:
+    """Load the state dict ``state`` (read from ``source``, named in the
+    errors) into ``model`` as :func:`load_model_weights` does: ``module.``
+    prefixes stripped, ``ignore_prefixes`` dropped, every key and shape
+    checked."""
     state = {k[len('module.'):] if k.startswith('module.') else k: v
              for k, v in state.items()}
     state = {k: v for k, v in state.items()
@@ -122,7 +194,7 @@ def load_model_weights(model: nn.Module, path: Union[str, Path],
     unexpected = [k for k in state if k not in own]
     if mismatched or (strict and (missing or unexpected)):
         raise KeyError(
-            f'{path} does not match the model {type(model).__name__} '
+            f'{source} does not match the model {type(model).__name__} '
             f'(another architecture or config?): '
             f'{_listed("missing keys", missing)}, '
             f'{_listed("unexpected keys", unexpected)}, '

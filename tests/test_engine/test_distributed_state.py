@@ -54,8 +54,8 @@ SCENARIOS = {
 def step_batch(step: int, channels: int) -> torch.Tensor:
     """The whole batch of one step, ``[3, channels, 2, 2]``; image ``i`` is
     shifted by ``OFFSETS[i]``."""
-    gen = torch.Generator().manual_seed(1000 + step)
-    noise = torch.randn(3, channels, 2, 2, generator=gen)
+    rng = torch.Generator().manual_seed(1000 + step)
+    noise = torch.randn(3, channels, 2, 2, generator=rng)
     return noise + torch.tensor(OFFSETS).view(3, 1, 1, 1)
 
 

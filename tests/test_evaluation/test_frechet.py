@@ -26,9 +26,9 @@ def _reference(features1, features2):
 
 
 def _features(n, dim, seed, shift=0.0):
-    gen = torch.Generator().manual_seed(seed)
-    mix = torch.randn(dim, dim, generator=gen, dtype=torch.float64)
-    return torch.randn(n, dim, generator=gen, dtype=torch.float64) @ mix \
+    rng = torch.Generator().manual_seed(seed)
+    mix = torch.randn(dim, dim, generator=rng, dtype=torch.float64)
+    return torch.randn(n, dim, generator=rng, dtype=torch.float64) @ mix \
         + shift
 
 

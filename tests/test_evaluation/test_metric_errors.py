@@ -30,8 +30,8 @@ def _samples(recon, inputs):
 
 
 def _images(*shape, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(*shape, generator=gen) * 2 - 1
+    rng = torch.Generator().manual_seed(seed)
+    return torch.rand(*shape, generator=rng) * 2 - 1
 
 
 NAMES = ['PSNR', 'SSIM', 'PerceptualDistance', 'OfflineFID']

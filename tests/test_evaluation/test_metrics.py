@@ -13,13 +13,13 @@ from fqzoo.registry import METRICS
 
 
 def _images(batch, size=32, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
+    rng = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, size, size, generator=rng) * 2 - 1
 
 
 def _noisy(images, std, seed=1):
-    gen = torch.Generator().manual_seed(seed)
-    return (images + std * torch.randn(images.shape, generator=gen)).clamp(-1, 1)
+    rng = torch.Generator().manual_seed(seed)
+    return (images + std * torch.randn(images.shape, generator=rng)).clamp(-1, 1)
 
 
 def _samples(inputs, recon, codebook_size=8, indices=None):

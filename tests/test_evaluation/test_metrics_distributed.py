@@ -58,10 +58,10 @@ class StandInInception(torch.nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        gen = torch.Generator().manual_seed(0)
-        self.register_buffer('pool', torch.randn(3 * 64, 6, generator=gen))
+        rng = torch.Generator().manual_seed(0)
+        self.register_buffer('pool', torch.randn(3 * 64, 6, generator=rng))
         self.register_buffer('logits',
-                             torch.randn(3 * 64, 10, generator=gen))
+                             torch.randn(3 * 64, 10, generator=rng))
 
     @staticmethod
     def get_requested_features_list() -> list:
@@ -75,13 +75,13 @@ class StandInInception(torch.nn.Module):
 def make_samples() -> list:
     """The evaluation set: what a tokenizer's (or generator's) predict step
     gives per sample, the same in every process."""
-    gen = torch.Generator().manual_seed(0)
-    inputs = torch.rand(NUM_SAMPLES, 3, 32, 32, generator=gen) * 2 - 1
-    noise = torch.randn(inputs.shape, generator=gen)
+    rng = torch.Generator().manual_seed(0)
+    inputs = torch.rand(NUM_SAMPLES, 3, 32, 32, generator=rng) * 2 - 1
+    noise = torch.randn(inputs.shape, generator=rng)
     recon = (inputs + 0.3 * noise).clamp(-1, 1)
     indices = torch.randint(0, CODEBOOK_SIZE, (NUM_SAMPLES, 2, 2, 2),
-                            generator=gen)
-    nll = torch.rand(NUM_SAMPLES, 2, generator=gen) * 5
+                            generator=rng)
+    nll = torch.rand(NUM_SAMPLES, 2, generator=rng) * 5
     return [dict(inputs=x, recon=y, indices=i, codebook_size=CODEBOOK_SIZE,
                  nll=n.tolist())
             for x, y, i, n in zip(inputs, recon, indices, nll)]

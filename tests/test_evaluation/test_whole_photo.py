@@ -32,9 +32,9 @@ def test_square_photo_is_the_centre_square_resized():
 
 
 def test_fidelity_matches_skimage_psnr_and_mean_colour():
-    gen = torch.Generator().manual_seed(0)
-    original = torch.rand(3, 16, 16, generator=gen) * 2 - 1
-    recon = (original + 0.1 * torch.randn(3, 16, 16, generator=gen))
+    rng = torch.Generator().manual_seed(0)
+    original = torch.rand(3, 16, 16, generator=rng) * 2 - 1
+    recon = (original + 0.1 * torch.randn(3, 16, 16, generator=rng))
     recon[1] += 0.2                     # a green cast of about 25 levels
     scores = fidelity(recon, original)
     a, b = levels(recon), levels(original)

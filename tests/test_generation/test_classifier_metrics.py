@@ -24,9 +24,9 @@ def test_class_accuracy_on_hand_made_predictions():
 
 
 def test_frechet_distance_against_the_closed_form():
-    gen = torch.Generator().manual_seed(0)
-    feats = torch.randn(400, 8, generator=gen, dtype=torch.float64) \
-        @ torch.randn(8, 8, generator=gen, dtype=torch.float64)
+    rng = torch.Generator().manual_seed(0)
+    feats = torch.randn(400, 8, generator=rng, dtype=torch.float64) \
+        @ torch.randn(8, 8, generator=rng, dtype=torch.float64)
     feats = feats - feats.mean(0)
     assert abs(frechet_distance(feats, feats)) < 1e-8
     # A centred, B = s A + m: |m|^2 + (1 - s)^2 tr(cov A)

@@ -16,8 +16,8 @@ from fqzoo.generation.fidelity import (
 
 def _images(num: int, seed: int) -> np.ndarray:
     """Smooth random uint8 [num, 32, 32, 3] images."""
-    gen = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(num, 3, 4, 4, generator=gen)
+    rng = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(num, 3, 4, 4, generator=rng)
     images = torch.nn.functional.interpolate(coarse, size=32, mode='bilinear')
     return (images * 255).round().byte().permute(0, 2, 3, 1).numpy()
 

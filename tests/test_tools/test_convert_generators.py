@@ -76,10 +76,10 @@ def released_shapes(c):
 
 
 def random_release(c, seed=0):
-    gen = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     state = {}
     for key, shape in released_shapes(c).items():
-        value = torch.randn(shape, generator=gen)
+        value = torch.randn(shape, generator=rng)
         state[key] = 1 + 0.2 * value if key.endswith('norm.weight') \
             else 0.3 * value
     return state

@@ -44,10 +44,10 @@ def synthetic_release(model, variant):
     semantic = [i for i, r in enumerate(model.regularizers)
                 if hasattr(r, 'head')]
     pairs = official.prefix_map(variant, semantic)
-    gen = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     state, expected = {}, {}
     for name, param in model.named_parameters():
-        value = torch.randn(param.shape, generator=gen)
+        value = torch.randn(param.shape, generator=rng)
         state[official.released_key(name, pairs)] = value
         expected[name] = value
     for branch, _ in official.BRANCHES[variant]:

@@ -186,14 +186,14 @@ def test_convert_puts_each_released_tensor_under_the_typed_key(
     assert set(typed.values()) <= set(params), \
         set(typed.values()) - set(params)
 
-    gen = torch.Generator().manual_seed(0)
-    state = {released: torch.randn(shapes[fqzoo], generator=gen)
+    rng = torch.Generator().manual_seed(0)
+    state = {released: torch.randn(shapes[fqzoo], generator=rng)
              for released, fqzoo in typed.items()}
     table = pairs(variant)
     for name in params:
         if name not in typed.values():
             state[official.released_key(name, table)] = torch.randn(
-                shapes[name], generator=gen)
+                shapes[name], generator=rng)
     assert len(state) == len(params)
     for released in DROPPED[variant]:
         state[released] = torch.zeros(65536)

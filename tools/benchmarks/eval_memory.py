@@ -77,16 +77,16 @@ def synthetic_batches(batch_size: int, image_size: int, groups: int,
                       grid: int, codebook_size: int,
                       seed: int = 0) -> Iterator[List[dict]]:
     """Endless batches of val-step outputs (one dict per sample)."""
-    gen = torch.Generator().manual_seed(seed)
+    rng = torch.Generator().manual_seed(seed)
     while True:
         inputs = torch.rand(batch_size, 3, image_size, image_size,
-                            generator=gen) * 2 - 1
-        recon = (inputs + 0.1 * torch.randn(inputs.shape, generator=gen)
+                            generator=rng) * 2 - 1
+        recon = (inputs + 0.1 * torch.randn(inputs.shape, generator=rng)
                  ).clamp(-1, 1)
         indices = torch.randint(codebook_size,
                                 (batch_size, groups, grid, grid),
-                                generator=gen)
-        nll = torch.rand(batch_size, groups, generator=gen) * 5
+                                generator=rng)
+        nll = torch.rand(batch_size, groups, generator=rng) * 5
         yield [dict(inputs=inputs[i], recon=recon[i], indices=indices[i],
                     codebook_size=codebook_size, nll=nll[i])
                for i in range(batch_size)]

@@ -57,7 +57,7 @@ def build(config: str, grid: Optional[Sequence[int]],
 def run_generate(model: nn.Module, labels: torch.Tensor, cfg_scale: float,
                  use_cache: bool, seed: int) -> torch.Tensor:
     return model.generate(labels, cfg_scale=cfg_scale, use_cache=use_cache,
-                          generator=torch.Generator().manual_seed(seed))
+                          rng=torch.Generator().manual_seed(seed))
 
 
 def best_time(fn: Callable[[], torch.Tensor], repeats: int,

@@ -24,7 +24,7 @@ from fqzoo.registry import GENERATORS, MODELS
 from .layers import init_linear_embedding
 from .sampling import (
     CFG_SCHEDULES,
-    Generators,
+    Rngs,
     cfg_scale_at,
     draw,
     guide,
@@ -257,7 +257,7 @@ class AutoregressiveGenerator(BaseModel):
                  temperature: Union[float, Sequence] = 1.0,
                  top_k: Union[int, Sequence] = 0,
                  top_p: Union[float, Sequence] = 1.0,
-                 generator: Generators = None, use_cache: bool = True,
+                 rng: Rngs = None, use_cache: bool = True,
                  cfg_schedule: str = 'constant') -> Tensor:
         """Sample token grids for ``labels``.
 
@@ -271,8 +271,8 @@ class AutoregressiveGenerator(BaseModel):
             top_k (int | Sequence[int]): 0 keeps every code. Defaults to 0.
             top_p (float | Sequence[float]): 1 keeps every code.
                 Defaults to 1.
-            generator (torch.Generator | list, optional): one generator, or
-                one per sample. Defaults to None (the global RNG).
+            rng (torch.Generator | list, optional): one random generator,
+                or one per sample. Defaults to None (the global RNG).
             use_cache (bool): KV caches in the backbone and the head; the
                 tokens equal those of the cache-free computation.
                 Defaults to True.
@@ -322,7 +322,7 @@ class AutoregressiveGenerator(BaseModel):
                         scale = cfg_scale_at(float(scales[g]), t,
                                              self.seq_len, cfg_schedule)
                         logits = guide(*logits.chunk(2), scale)
-                    idx = draw(logits, temps[g], ks[g], ps[g], generator)
+                    idx = draw(logits, temps[g], ks[g], ps[g], rng)
                     return idx.repeat(copies)
 
                 tokens[:, t] = self.head.sample(state, pick,

@@ -4,8 +4,8 @@ Classifier-free guidance (Ho & Salimans, 2022) mixes the logits of the
 conditional and the null-class pass, ``u + s (c - u)``; top-k keeps the k
 most likely codes, top-p (Holtzman et al., 2020) the smallest set whose
 probability exceeds p (the code that crosses p is kept). Every function
-works on ``[B, V]`` logits; ``generator`` may be one ``torch.Generator`` or
-a list of B of them (one per sample, so a sample's tokens depend only on its
+works on ``[B, V]`` logits; ``rng`` may be one ``torch.Generator`` or a
+list of B of them (one per sample, so a sample's tokens depend only on its
 own seed, whatever batch it is drawn in).
 """
 from typing import List, Sequence, Union
@@ -13,7 +13,7 @@ from typing import List, Sequence, Union
 import torch
 from torch import Tensor
 
-Generators = Union[None, torch.Generator, Sequence[torch.Generator]]
+Rngs = Union[None, torch.Generator, Sequence[torch.Generator]]
 CFG_SCHEDULES = ('constant', 'linear')
 
 
@@ -58,11 +58,11 @@ def filter_logits(logits: Tensor, top_k: int = 0,
 
 
 def draw(logits: Tensor, temperature: float = 1.0, top_k: int = 0,
-         top_p: float = 1.0, generator: Generators = None) -> Tensor:
+         top_p: float = 1.0, rng: Rngs = None) -> Tensor:
     """Sample one index per row of ``logits [B, V]``.
 
     ``temperature`` 0 takes the argmax (after filtering). With a list of
-    generators, row i is drawn with ``generator[i]``.
+    random generators, row i is drawn with ``rng[i]``.
     """
     if temperature < 0:
         raise ValueError(f'temperature must be >= 0, got {temperature}')
@@ -70,13 +70,13 @@ def draw(logits: Tensor, temperature: float = 1.0, top_k: int = 0,
     if temperature == 0:
         return logits.argmax(dim=-1)
     probs = torch.softmax(logits / temperature, dim=-1)
-    if isinstance(generator, (list, tuple)):
-        if len(generator) != len(probs):
-            raise ValueError(f'{len(generator)} generators for '
+    if isinstance(rng, (list, tuple)):
+        if len(rng) != len(probs):
+            raise ValueError(f'{len(rng)} random generators for '
                              f'{len(probs)} samples')
         return torch.cat([torch.multinomial(p[None], 1, generator=g)[0]
-                          for p, g in zip(probs, generator)])
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+                          for p, g in zip(probs, rng)])
+    return torch.multinomial(probs, 1, generator=rng)[:, 0]
 
 
 def per_token(value, num_tokens: int, name: str) -> List:
@@ -107,8 +107,8 @@ def cfg_scale_at(scale: float, step: int, num_steps: int,
                      f'got {schedule!r}')
 
 
-def generators_for(seeds: Sequence[int],
-                   device: Union[str, torch.device] = 'cpu'
-                   ) -> List[torch.Generator]:
-    """One seeded generator per sample."""
+def rngs_for(seeds: Sequence[int],
+             device: Union[str, torch.device] = 'cpu'
+             ) -> List[torch.Generator]:
+    """One seeded random generator per sample."""
     return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from fqzoo.models.generators import AutoregressiveGenerator, CodeDataPreprocessor
-from fqzoo.models.generators.sampling import generators_for
+from fqzoo.models.generators.sampling import rngs_for
 
 f64 = torch.float64
 HEADS = ['ParallelLinearHead', 'ParallelMLPHead', 'FactorizedARHead']
@@ -229,7 +229,7 @@ def test_generate_with_and_without_cache_agree(head, cfg_scale):
     gen = make_generator(head)
     labels = torch.tensor([0, 1, 3])
     out = [gen.generate(labels, cfg_scale=cfg_scale,
-                        generator=generators_for([5, 6, 7]),
+                        rng=rngs_for([5, 6, 7]),
                         use_cache=use_cache) for use_cache in (True, False)]
     assert out[0].shape == (3, 2, 2, 3)
     assert torch.equal(out[0], out[1])
@@ -258,22 +258,22 @@ def test_greedy_guided_generation_equals_decoding_by_hand(head):
 def test_guidance_at_scale_one_is_unguided_sampling():
     gen = make_generator('FactorizedARHead')
     labels = torch.tensor([0, 2, 3])
-    plain = gen.generate(labels, generator=generators_for([1, 2, 3]))
+    plain = gen.generate(labels, rng=rngs_for([1, 2, 3]))
     again = gen.generate(labels, cfg_scale=1.0,
-                         generator=generators_for([1, 2, 3]))
+                         rng=rngs_for([1, 2, 3]))
     # a scale a hair above 1 runs the doubled (cond + null) batch: its
     # conditional half must compute the same draws
     doubled = gen.generate(labels, cfg_scale=[1.0, 1.0 + 1e-12],
-                           generator=generators_for([1, 2, 3]))
+                           rng=rngs_for([1, 2, 3]))
     assert torch.equal(plain, again) and torch.equal(plain, doubled)
 
 
 def test_a_samples_tokens_depend_only_on_its_own_seed():
     gen = make_generator('FactorizedARHead')
     big = gen.generate(torch.tensor([0, 2, 3]), cfg_scale=2.0,
-                       generator=generators_for([1, 2, 3]))
+                       rng=rngs_for([1, 2, 3]))
     small = gen.generate(torch.tensor([2]), cfg_scale=2.0,
-                         generator=generators_for([2]))
+                         rng=rngs_for([2]))
     assert torch.equal(big[1:2], small)
 
 
@@ -282,7 +282,7 @@ def test_per_sub_token_sampling_arguments():
     labels = torch.tensor([0, 1, 2, 3] * 2)
     for kwargs in (dict(top_k=[1, 0]), dict(temperature=[0.0, 1.0]),
                    dict(top_p=[1e-6, 1.0])):
-        out = gen.generate(labels, generator=generators_for(range(8)),
+        out = gen.generate(labels, rng=rngs_for(range(8)),
                            **kwargs)
         greedy = [(lg.argmax(-1) == out[:, g].reshape(8, -1)).all()
                   for g, lg in enumerate(gen.logits(out, labels))]

@@ -9,9 +9,9 @@ from fqzoo.models.generators.sampling import (
     cfg_scale_at,
     draw,
     filter_logits,
-    generators_for,
     guide,
     per_token,
+    rngs_for,
 )
 
 f64 = torch.float64
@@ -56,8 +56,8 @@ def smallest_prefix_exceeding(probs, p):
 
 
 def test_top_p_matches_brute_force_enumeration():
-    gen = torch.Generator().manual_seed(0)
-    logits = torch.randn(40, 9, generator=gen, dtype=f64) * 2
+    rng = torch.Generator().manual_seed(0)
+    logits = torch.randn(40, 9, generator=rng, dtype=f64) * 2
     for p in (0.05, 0.3, 0.5, 0.77, 0.9, 0.99):
         out = filter_logits(logits, top_p=p)
         probs = torch.softmax(logits, -1).tolist()
@@ -114,8 +114,8 @@ def chi_square(counts, probs):
 def test_draw_frequencies_match_the_tempered_softmax(temperature):
     logits = torch.tensor([1.0, 0.2, -0.5, 0.0, -1.5])
     n = 40000
-    gen = torch.Generator().manual_seed(int(temperature * 10))
-    picks = draw(logits.expand(n, -1), temperature, generator=gen)
+    rng = torch.Generator().manual_seed(int(temperature * 10))
+    picks = draw(logits.expand(n, -1), temperature, rng=rng)
     counts = torch.bincount(picks, minlength=5).double()
     probs = torch.softmax(logits.double() / temperature, -1)
     # chi-square with 4 degrees of freedom: 18.47 at p = 0.001
@@ -128,11 +128,11 @@ def test_draw_frequencies_match_the_tempered_softmax(temperature):
 def test_draw_frequencies_with_top_k_and_top_p():
     logits = torch.tensor([1.0, 0.2, -0.5, 0.0, -1.5])
     n = 40000
-    gen = torch.Generator().manual_seed(0)
+    rng = torch.Generator().manual_seed(0)
     # top 3 are codes 0, 1, 3 with softmax 0.5178, 0.2327, 0.1906 of the
     # whole; renormalised 0.550, 0.247, 0.203; top_p 0.7 keeps 0 and 1
     picks = draw(logits.expand(n, -1), 1.0, top_k=3, top_p=0.7,
-                 generator=gen)
+                 rng=rng)
     counts = torch.bincount(picks, minlength=5).double()
     assert counts[[2, 3, 4]].sum() == 0
     probs = torch.softmax(logits[[0, 1]].double(), -1)
@@ -144,8 +144,8 @@ def test_row_i_depends_only_on_generator_i():
     logits = torch.randn(5, 60)
 
     def draws(rows, seeds, steps=20):
-        gens = generators_for(seeds)
-        return torch.stack([draw(logits[rows], 1.0, generator=gens)
+        rngs = rngs_for(seeds)
+        return torch.stack([draw(logits[rows], 1.0, rng=rngs)
                             for _ in range(steps)], 1)
 
     a = draws([0, 1, 2], [10, 11, 12])
@@ -157,17 +157,17 @@ def test_row_i_depends_only_on_generator_i():
 
 
 def test_draw_rejects_bad_arguments():
-    with pytest.raises(ValueError, match='2 generators for 3 samples'):
-        draw(torch.zeros(3, 4), generator=generators_for([0, 1]))
+    with pytest.raises(ValueError, match='2 random generators for 3 samples'):
+        draw(torch.zeros(3, 4), rng=rngs_for([0, 1]))
     with pytest.raises(ValueError, match='-1'):
         draw(torch.zeros(3, 4), temperature=-1)
 
 
-def test_generators_for_are_seeded():
-    gens = generators_for([4, 7])
-    for gen, seed in zip(gens, (4, 7)):
+def test_rngs_for_are_seeded():
+    rngs = rngs_for([4, 7])
+    for rng, seed in zip(rngs, (4, 7)):
         ref = torch.Generator().manual_seed(seed)
-        assert torch.equal(torch.rand(3, generator=gen),
+        assert torch.equal(torch.rand(3, generator=rng),
                            torch.rand(3, generator=ref))
 
 

@@ -23,8 +23,8 @@ def reference_resize(pos, grid, height, width, mode):
 
 
 def random_pos(grid, channels, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(grid * grid, channels, generator=gen)
+    rng = torch.Generator().manual_seed(seed)
+    return torch.randn(grid * grid, channels, generator=rng)
 
 
 @pytest.mark.parametrize('mode', ['bicubic', 'bilinear'])

@@ -9,13 +9,13 @@ from fqzoo.registry import MODELS
 
 
 def _images(batch=2, size=32, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
+    rng = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, size, size, generator=rng) * 2 - 1
 
 
 def _noisy(images, std, seed=1):
-    gen = torch.Generator().manual_seed(seed)
-    noise = torch.randn(images.shape, generator=gen)
+    rng = torch.Generator().manual_seed(seed)
+    noise = torch.randn(images.shape, generator=rng)
     return (images + std * noise).clamp(-1, 1)
 
 

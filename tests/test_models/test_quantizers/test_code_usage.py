@@ -32,12 +32,12 @@ def _expected_stats(history, window, buckets, dead_after):
 @pytest.mark.parametrize('window,buckets,dead_after', [
     (6, 3, 4), (8, 4, 6), (7, 3, 5), (5, 1, 2), (3, 10, 3)])
 def test_windowed_stats_match_direct_computation(window, buckets, dead_after):
-    gen = torch.Generator().manual_seed(window * 10 + buckets)
+    rng = torch.Generator().manual_seed(window * 10 + buckets)
     usage = CodeUsage(6, window, buckets, dead_after=dead_after)
     history = []
     for _ in range(17):
-        counts = torch.randint(0, 4, (6,), generator=gen)
-        counts *= torch.rand(6, generator=gen) < 0.4  # mostly unused codes
+        counts = torch.randint(0, 4, (6,), generator=rng)
+        counts *= torch.rand(6, generator=rng) < 0.4  # mostly unused codes
         usage.update(counts)
         history.append(counts)
         used, perplexity, dead = _expected_stats(history, window, buckets,

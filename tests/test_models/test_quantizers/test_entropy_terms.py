@@ -38,8 +38,8 @@ def _tokens(z):
 
 
 def _latent(dim, seed):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(2, dim, 3, 3, generator=gen,
+    rng = torch.Generator().manual_seed(seed)
+    return torch.randn(2, dim, 3, 3, generator=rng,
                        dtype=torch.float64).requires_grad_()
 
 

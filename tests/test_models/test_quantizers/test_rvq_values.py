@@ -12,13 +12,13 @@ def test_residual_levels_against_direct_loop():
     rvq = ResidualVQ(depth, dict(type='VectorQuantizer', codebook_size=k,
                                  embed_dim=dim, l2_norm=False, beta=beta))
     rvq = rvq.double().train()
-    gen = torch.Generator().manual_seed(0)
-    books = [torch.randn(k, dim, generator=gen, dtype=torch.float64) / (i + 1)
+    rng = torch.Generator().manual_seed(0)
+    books = [torch.randn(k, dim, generator=rng, dtype=torch.float64) / (i + 1)
              for i in range(depth)]
     with torch.no_grad():
         for level, book in zip(rvq.codebooks, books):
             level.embedding.weight.copy_(book)
-    z = torch.randn(2, dim, 2, 2, generator=gen,
+    z = torch.randn(2, dim, 2, 2, generator=rng,
                     dtype=torch.float64).requires_grad_()
     out = rvq(z)
 
@@ -42,7 +42,7 @@ def test_residual_levels_against_direct_loop():
                                   retain_graph=True)
     torch.testing.assert_close(grad.permute(0, 2, 3, 1).reshape(-1, dim),
                                commit_grad)
-    upstream = torch.randn(z.shape, generator=gen, dtype=torch.float64)
+    upstream = torch.randn(z.shape, generator=rng, dtype=torch.float64)
     (grad,) = torch.autograd.grad(out.quantized, z, upstream)
     torch.testing.assert_close(grad, upstream, rtol=0, atol=0)
     torch.testing.assert_close(rvq.embed_indices(out.indices),

@@ -34,10 +34,10 @@ def _entropy(probs):
 @pytest.fixture
 def unnormalised():
     """A VQ without l2 normalisation, its codes and a latent."""
-    gen = torch.Generator().manual_seed(0)
-    codes = torch.randn(6, 3, generator=gen, dtype=torch.float64)
+    rng = torch.Generator().manual_seed(0)
+    codes = torch.randn(6, 3, generator=rng, dtype=torch.float64)
     vq = _vq_with_codes(codes, l2_norm=False, beta=0.3)
-    z = torch.randn(2, 3, 2, 3, generator=gen, dtype=torch.float64)
+    z = torch.randn(2, 3, 2, 3, generator=rng, dtype=torch.float64)
     return vq, codes, z.requires_grad_()
 
 
@@ -95,11 +95,11 @@ def test_straight_through_is_the_identity_without_l2_norm(unnormalised):
 def test_straight_through_with_l2_norm_is_the_normalisation_jacobian():
     """With ``l2_norm`` the identity is taken w.r.t. ``z / |z|``, so d out /
     d z is the Jacobian of the normalisation: ``(g - u <u, g>) / |z|``."""
-    gen = torch.Generator().manual_seed(1)
+    rng = torch.Generator().manual_seed(1)
     vq = VectorQuantizer(5, 4, l2_norm=True).double().train()
-    z = (3 * torch.randn(2, 4, 2, 2, generator=gen,
+    z = (3 * torch.randn(2, 4, 2, 2, generator=rng,
                          dtype=torch.float64)).requires_grad_()
-    upstream = torch.randn(2, 4, 2, 2, generator=gen, dtype=torch.float64)
+    upstream = torch.randn(2, 4, 2, 2, generator=rng, dtype=torch.float64)
     (grad_z,) = torch.autograd.grad(vq(z).quantized, z, upstream)
     flat, g = _tokens(z).detach(), _tokens(upstream)
     norm = flat.norm(dim=1, keepdim=True)
@@ -111,13 +111,13 @@ def test_straight_through_with_l2_norm_is_the_normalisation_jacobian():
 def test_cosine_lookup_is_the_argmax_of_cosine_similarity():
     """Codes of very different norms: the cosine argmax differs from the raw
     Euclidean argmin for many tokens, and VQ must pick the former."""
-    gen = torch.Generator().manual_seed(2)
-    codes = torch.randn(32, 4, generator=gen) * torch.logspace(
+    rng = torch.Generator().manual_seed(2)
+    codes = torch.randn(32, 4, generator=rng) * torch.logspace(
         -1, 1, 32).unsqueeze(1)
     vq = VectorQuantizer(32, 4, l2_norm=True).eval()
     with torch.no_grad():
         vq.embedding.weight.copy_(codes)
-    z = 5 * torch.randn(4, 4, 8, 8, generator=gen)
+    z = 5 * torch.randn(4, 4, 8, 8, generator=rng)
     flat = _tokens(z)
     cosine = torch.stack([F.cosine_similarity(flat, code.expand_as(flat))
                           for code in codes], dim=1)
@@ -135,11 +135,11 @@ def _direct_entropy_loss(flat, codes, temperature):
 
 
 def test_entropy_loss_value_and_gradients_against_direct_formula():
-    gen = torch.Generator().manual_seed(3)
-    codes = torch.randn(8, 4, generator=gen, dtype=torch.float64)
+    rng = torch.Generator().manual_seed(3)
+    codes = torch.randn(8, 4, generator=rng, dtype=torch.float64)
     vq = _vq_with_codes(codes, l2_norm=True, entropy_weight=0.7,
                         entropy_temperature=0.2)
-    z = torch.randn(3, 4, 3, 3, generator=gen,
+    z = torch.randn(3, 4, 3, 3, generator=rng,
                     dtype=torch.float64).requires_grad_()
     got = vq(z).losses['loss_entropy']
     weight = vq.embedding.weight
@@ -183,11 +183,11 @@ def test_entropy_gradient_step_raises_codebook_entropy():
     descended, raise the entropy of the mean soft assignment computed
     directly; the per-sample part, descended, must lower the mean
     per-sample entropy."""
-    gen = torch.Generator().manual_seed(4)
-    codes = F.normalize(torch.randn(6, 3, generator=gen,
+    rng = torch.Generator().manual_seed(4)
+    codes = F.normalize(torch.randn(6, 3, generator=rng,
                                     dtype=torch.float64), dim=-1)
     # tokens bunched around code 0, so most mass sits on one code
-    flat = (codes[0] + 0.3 * torch.randn(40, 3, generator=gen,
+    flat = (codes[0] + 0.3 * torch.randn(40, 3, generator=rng,
                                          dtype=torch.float64))
     flat = F.normalize(flat, dim=-1).requires_grad_()
 
@@ -217,7 +217,7 @@ def test_ema_update_against_hand_computation():
     * sum N`` and codes ``m / N'``. A large eps makes the smoothing
     visible."""
     decay, eps, k = 0.6, 0.2, 4
-    gen = torch.Generator().manual_seed(5)
+    rng = torch.Generator().manual_seed(5)
     codes = torch.tensor([[2.0, 0.0], [-2.0, 0.0], [0.0, 2.0], [0.0, -2.0]],
                          dtype=torch.float64)
     vq = _vq_with_codes(codes, l2_norm=False, ema=True, decay=decay,
@@ -228,8 +228,8 @@ def test_ema_update_against_hand_computation():
     for _ in range(3):
         # tokens near codes 0 and 2 only: codes 1 and 3 decay towards 0 use
         flat = torch.cat([
-            torch.tensor([1.5, 0.2]) + 0.1 * torch.randn(3, 2, generator=gen),
-            torch.tensor([0.1, 1.7]) + 0.1 * torch.randn(2, 2, generator=gen),
+            torch.tensor([1.5, 0.2]) + 0.1 * torch.randn(3, 2, generator=rng),
+            torch.tensor([0.1, 1.7]) + 0.1 * torch.randn(2, 2, generator=rng),
         ]).double()
         out = vq(flat.t().reshape(1, 2, 1, 5))
         assign = torch.cdist(flat, weight).argmin(1)

@@ -27,9 +27,9 @@ class TinyTeacher(FrozenTeacher):
 
 
 def test_info_nce_matches_cross_entropy_on_similarity_matrix():
-    gen = torch.Generator().manual_seed(0)
-    pred, target = torch.randn(5, 7, generator=gen), torch.randn(5, 7,
-                                                                 generator=gen)
+    rng = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(5, 7, generator=rng), torch.randn(5, 7,
+                                                                 generator=rng)
     sim = F.normalize(pred, dim=1) @ F.normalize(target, dim=1).t()
     for tau in (1.0, 0.1):
         ref = F.cross_entropy(sim / tau, torch.arange(5))

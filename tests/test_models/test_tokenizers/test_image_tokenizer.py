@@ -28,8 +28,8 @@ def optim_wrappers(model):
 
 
 def images(n=4, size=16):
-    gen = torch.Generator().manual_seed(0)
-    return torch.rand(n, 3, size, size, generator=gen) * 2 - 1
+    rng = torch.Generator().manual_seed(0)
+    return torch.rand(n, 3, size, size, generator=rng) * 2 - 1
 
 
 def test_encode_decode_reconstruct_shapes():

@@ -30,8 +30,8 @@ class ToyPerceptual(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        gen = torch.Generator().manual_seed(3)
-        self.register_buffer('weight', torch.randn(4, 3, 3, 3, generator=gen))
+        rng = torch.Generator().manual_seed(3)
+        self.register_buffer('weight', torch.randn(4, 3, 3, 3, generator=rng))
 
     def forward(self, x, y):
         diff = F.conv2d(x, self.weight) - F.conv2d(y, self.weight)
@@ -61,8 +61,8 @@ def build(discriminator=True, **kwargs):
 
 
 def images(n=4, size=16):
-    gen = torch.Generator().manual_seed(1)
-    return torch.rand(n, 3, size, size, generator=gen) * 2 - 1
+    rng = torch.Generator().manual_seed(1)
+    return torch.rand(n, 3, size, size, generator=rng) * 2 - 1
 
 
 def step(model, wrappers, it):

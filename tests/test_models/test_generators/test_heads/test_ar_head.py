@@ -64,13 +64,13 @@ def test_sample_with_and_without_cache_matches_teacher_forcing(num_kv_heads):
     h = torch.randn(6, 16, dtype=f64)
     runs = {}
     for use_cache in (True, False):
-        gen = torch.Generator().manual_seed(3)
+        rng = torch.Generator().manual_seed(3)
         seen = []
 
-        def pick(g, logits, seen=seen, gen=gen):
+        def pick(g, logits, seen=seen, rng=rng):
             seen.append((g, logits))
             probs = torch.softmax(logits, -1)
-            return torch.multinomial(probs, 1, generator=gen)[:, 0]
+            return torch.multinomial(probs, 1, generator=rng)[:, 0]
 
         runs[use_cache] = head.sample(h, pick, emb.embed, use_cache), seen
         assert head.stack.caches is None
