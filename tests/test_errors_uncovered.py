@@ -21,11 +21,11 @@ from fqzoo.apis.codes import build_split_dataset
 from fqzoo.apis.reconstruction import branch_reconstructions, replace_branch
 from fqzoo.engine.hooks import ReconstructionGridHook
 from fqzoo.engine.optim_constructor import TokenizerOptimWrapperConstructor
-from fqzoo.generation.distributed import init_sampling_processes
-from fqzoo.generation.fmnist_classifier import (
+from fqzoo.evaluation.fmnist_classifier import (
     FashionMNISTClassifier,
     uint8_to_inputs,
 )
+from fqzoo.generation.distributed import init_sampling_processes
 from fqzoo.generation.inputs import load_image_folder, load_reference, load_samples
 from fqzoo.models.backbones import efficientnet_lite0
 from fqzoo.models.discriminators.patchgan import PatchGANDiscriminator

@@ -1,10 +1,10 @@
 """Train the Fashion-MNIST classifier that scores generated samples.
 
-Trains :class:`fqzoo.generation.fmnist_classifier.FashionMNISTClassifier`
+Trains :class:`fqzoo.evaluation.fmnist_classifier.FashionMNISTClassifier`
 on the 60000 training images (32x32, as :class:`fqzoo.datasets.FashionMNIST`
 gives them), evaluates it on the 10000 test images after every epoch and
 writes the state dict (tensors only) and a JSON record of the run next to it.
-The weights shipped in ``fqzoo/generation/assets/`` were made with the
+The weights shipped in ``fqzoo/evaluation/assets/`` were made with the
 defaults.
 
 Examples:
@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from fqzoo.generation.fmnist_classifier import (
+from fqzoo.evaluation.fmnist_classifier import (
     DEFAULT_CHECKPOINT,
     load_split,
     save_classifier,

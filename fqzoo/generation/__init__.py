@@ -1,6 +1,5 @@
 """Sampling at scale and generation metrics: the engines of
-``tools/sample.py``, ``tools/eval_generation.py`` and
-``tools/train_fmnist_classifier.py``.
+``tools/sample.py`` and ``tools/eval_generation.py``.
 
 One module per concern, imported where used (sampling does not load the
 metrics' feature extractors):
@@ -14,8 +13,9 @@ metrics' feature extractors):
 - :mod:`.inputs`: samples and reference images;
 - :mod:`.fidelity`: gFID, IS, precision/recall (torch-fidelity) and the
   offline FID;
-- :mod:`.fmnist_classifier`, :mod:`.classifier_metrics`: the Fashion-MNIST
-  classifier and its metrics;
+- :mod:`.classifier_metrics`: the Fashion-MNIST classifier's metrics of
+  samples (the classifier itself, used by a reconstruction metric too,
+  is :mod:`fqzoo.evaluation.fmnist_classifier`);
 - :mod:`.evaluate`: all metrics of a samples file
   (:func:`~.evaluate.evaluate_samples`).
 """

@@ -8,7 +8,7 @@
   test set, as MNIST-scale papers compute FID with a domain classifier.
   Comparable only between fqzoo runs scored by the same classifier weights.
 
-The classifier is :mod:`fqzoo.generation.fmnist_classifier`.
+The classifier is :mod:`fqzoo.evaluation.fmnist_classifier`.
 """
 from typing import Dict, Optional, Sequence, Union
 
@@ -16,9 +16,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from fqzoo.evaluation.fmnist_classifier import (
+    load_fmnist_classifier,
+    predict,
+    uint8_to_inputs,
+)
 from fqzoo.evaluation.metrics.fid import frechet_distance
 
-from .fmnist_classifier import load_fmnist_classifier, predict, uint8_to_inputs
 from .inputs import load_fashion_mnist_images
 
 

@@ -18,9 +18,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from fqzoo.datasets.image_folder import IMG_EXTENSIONS
+from fqzoo.evaluation.fmnist_classifier import load_split
 from fqzoo.utils.images import to_uint8
-
-from .fmnist_classifier import load_split
 
 FMNIST_PREFIX = 'fashion-mnist:'
 

@@ -9,8 +9,8 @@ import torch
 from scipy import linalg
 
 from fqzoo.datasets import FashionMNIST
+from fqzoo.evaluation.fmnist_classifier import load_fmnist_classifier, predict
 from fqzoo.evaluation.metrics import FashionMNISTReconFidelity
-from fqzoo.generation.fmnist_classifier import load_fmnist_classifier, predict
 from fqzoo.registry import METRICS
 
 

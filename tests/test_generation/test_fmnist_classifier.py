@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from fqzoo.datasets import FashionMNIST
-from fqzoo.generation.classifier_metrics import fmnist_metrics
-from fqzoo.generation.fmnist_classifier import (
+from fqzoo.evaluation.fmnist_classifier import (
     DEFAULT_CHECKPOINT,
     FashionMNISTClassifier,
     load_fmnist_classifier,
@@ -15,6 +14,7 @@ from fqzoo.generation.fmnist_classifier import (
     save_classifier,
     uint8_to_inputs,
 )
+from fqzoo.generation.classifier_metrics import fmnist_metrics
 from fqzoo.utils.images import to_uint8
 
 

@@ -1,7 +1,7 @@
 """What a Fashion-MNIST classifier still sees in reconstructions.
 
 An instrument for Fashion-MNIST tokenizers that is not their teacher: the
-classifier of :mod:`fqzoo.generation.fmnist_classifier` (trained here on the
+classifier of :mod:`fqzoo.evaluation.fmnist_classifier` (trained here on the
 Fashion-MNIST training set, weights shipped with fqzoo) judges each input
 and its reconstruction.
 
@@ -20,6 +20,7 @@ import torch
 from mmengine.evaluator import BaseMetric
 from torch import Tensor
 
+from fqzoo.evaluation.fmnist_classifier import load_fmnist_classifier
 from fqzoo.registry import METRICS
 
 from .fid import frechet_distance
@@ -46,8 +47,6 @@ class FashionMNISTReconFidelity(BaseMetric):
                  device: Optional[str] = None, collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        # Imported here: fqzoo.generation imports the metrics package.
-        from fqzoo.generation.fmnist_classifier import load_fmnist_classifier
         self.classifier = load_fmnist_classifier(checkpoint)
         self.device = device
 

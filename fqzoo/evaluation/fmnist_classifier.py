@@ -5,7 +5,7 @@ real training set: the fraction of samples of class c it classifies as c,
 and a Fréchet distance on its penultimate features (the Inception-free
 analogue of FID). fqzoo's classifier is trained by
 ``tools/train_fmnist_classifier.py``; its weights ship in
-``fqzoo/generation/assets/fmnist_classifier.pt`` (a state dict of tensors)
+``fqzoo/evaluation/assets/fmnist_classifier.pt`` (a state dict of tensors)
 with ``fmnist_classifier.json`` (how it was trained, its test accuracy).
 
 Its input is what :class:`fqzoo.datasets.FashionMNIST` gives, ``[B, 3, 32,
@@ -113,7 +113,7 @@ def load_fmnist_classifier(checkpoint: Optional[Union[str, Path]] = None,
     Args:
         checkpoint (str | Path, optional): a state dict saved by
             :func:`save_classifier`. Defaults to the weights shipped in
-            ``fqzoo/generation/assets/fmnist_classifier.pt``.
+            ``fqzoo/evaluation/assets/fmnist_classifier.pt``.
         device (str | torch.device): Defaults to 'cpu'.
     """
     path = Path(checkpoint or DEFAULT_CHECKPOINT)
