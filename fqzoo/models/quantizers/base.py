@@ -25,6 +25,7 @@ from typing import Dict, List, Optional
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -107,6 +108,49 @@ def sum_losses(per_sub: List[Dict[str, Tensor]]) -> Dict[str, Tensor]:
 def straight_through(z: Tensor, q: Tensor) -> Tensor:
     """Value ``q`` exactly, gradient of the identity to ``z`` (STE)."""
     return q.detach() + (z - z.detach())
+
+
+def rotate_to(z: Tensor, q: Tensor, eps: float = 1e-6) -> Tensor:
+    """The rotation trick (Fifty et al. 2024, "Restructuring Vector
+    Quantization with the Rotation Trick", arXiv 2410.06424, section 4.2):
+    value ``q`` exactly, gradient through the rotation and rescaling that
+    map each row of ``z`` onto the row of ``q``, held fixed.
+
+    With ``u = z / |z|``, ``v = q / |q|``, ``w = (u + v) / |u + v|`` and
+    ``s = |q| / |z|`` (all treated as constants), the rows
+    ``s (z - 2 <z, w> w + 2 <z, u> v)`` equal ``q``; the gradient to ``z`` is
+    ``s (g - 2 <g, w> w + 2 <g, v> u)`` (``R^T g`` for the rotation ``R``
+    taking ``u`` to ``v``). Nothing reaches ``q``: codes learn through their
+    losses, as with the straight-through estimator. Norms are clamped at
+    ``eps`` and ``w`` is normalised with ``eps``, as vector-quantize-pytorch's
+    ``rotate_to`` does (its gradients are those of this function, checked
+    in ``tests/test_models/test_quantizers/test_rotation_trick.py``); unlike
+    it, the forward value is ``q`` itself, not its rotated copy (which
+    differs by rounding, and when ``u = -v``).
+
+    Args:
+        z (Tensor): ``[..., D]`` encoder outputs.
+        q (Tensor): ``[..., D]`` their codes.
+        eps (float): clamp of the norms. Defaults to 1e-6.
+
+    Returns:
+        Tensor: ``q``'s value with the rotation trick's gradient to ``z``.
+    """
+    z_norm = z.norm(dim=-1, keepdim=True)
+    q_norm = q.detach().norm(dim=-1, keepdim=True)
+    u = (z / z_norm.clamp(min=eps)).detach()
+    v = q.detach() / q_norm.clamp(min=eps)
+    w = F.normalize(u + v, dim=-1, eps=eps)
+    rotated = (z - 2 * (z * w).sum(-1, keepdim=True) * w
+               + 2 * (z * u).sum(-1, keepdim=True) * v)
+    rotated = rotated * (q_norm / z_norm.clamp(min=eps)).detach()
+    return q.detach() + (rotated - rotated.detach())
+
+
+def pass_gradient(z: Tensor, q: Tensor, rotation_trick: bool) -> Tensor:
+    """``q``'s value with the gradient of :func:`rotate_to` or, without the
+    rotation trick, of :func:`straight_through`."""
+    return rotate_to(z, q) if rotation_trick else straight_through(z, q)
 
 
 def dist_ready() -> bool:

@@ -16,7 +16,7 @@ from .base import (
     BaseQuantizer,
     QuantizerOutput,
     merge_metrics,
-    straight_through,
+    pass_gradient,
     sum_losses,
 )
 
@@ -36,6 +36,15 @@ class ResidualVQ(BaseQuantizer):
         shared_codebook (bool): all levels use one quantizer (and so one
             codebook; its usage statistics then count every level's
             lookups). Defaults to False.
+        rotation_trick (bool): pass the gradient to ``z`` by the rotation
+            trick (arXiv 2410.06424) that maps ``z`` onto the sum of the
+            levels' codes, instead of the straight-through copy. The levels'
+            own outputs carry no gradient here (each level's input is the
+            detached residual), so a level config asking for the rotation
+            trick is refused: set it here. vector-quantize-pytorch's
+            ``ResidualVQ`` instead sums every level's straight-through (or
+            rotated) output, ``depth`` times the gradient of one level at
+            the identity. Defaults to False.
 
     Example:
         >>> rvq = ResidualVQ(depth=3, quantizer=dict(
@@ -46,11 +55,18 @@ class ResidualVQ(BaseQuantizer):
     """
 
     def __init__(self, depth: int = 4, quantizer: Optional[dict] = None,
-                 shared_codebook: bool = False) -> None:
+                 shared_codebook: bool = False,
+                 rotation_trick: bool = False) -> None:
         super().__init__()
         if quantizer is None:
             quantizer = dict(type='VectorQuantizer', codebook_size=1024,
                              embed_dim=8, l2_norm=False)
+        if quantizer.get('rotation_trick'):
+            raise ValueError(
+                'ResidualVQ: the level config sets rotation_trick=True, but '
+                "a level's output carries no gradient in ResidualVQ; set "
+                'ResidualVQ(rotation_trick=True) instead')
+        self.rotation_trick = rotation_trick
         self.depth = depth
         self.shared_codebook = shared_codebook
         self.codebooks = nn.ModuleList(
@@ -77,10 +93,15 @@ class ResidualVQ(BaseQuantizer):
             total = total + code
             outs.append(out)
         return QuantizerOutput(
-            quantized=straight_through(z, total),
+            quantized=self._pass_gradient(z, total),
             indices=torch.cat([out.indices for out in outs], dim=1),
             losses=sum_losses([out.losses for out in outs]),
             metrics=merge_metrics([out.metrics for out in outs]))
+
+    def _pass_gradient(self, z: Tensor, total: Tensor) -> Tensor:
+        """Per position, over channels (dim 1)."""
+        return pass_gradient(z.movedim(1, -1), total.movedim(1, -1),
+                             self.rotation_trick).movedim(-1, 1)
 
     def embed_indices(self, indices: Tensor) -> Tensor:
         total = 0

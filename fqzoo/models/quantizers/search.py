@@ -36,7 +36,8 @@ def _code_distances(z: Tensor, codebook: Tensor, code_sq: Tensor) -> Tensor:
 
 @torch.no_grad()
 def nearest_code(z: Tensor, codebook: Tensor, token_chunk: int = 4096,
-                 code_chunk: int = 256, plain_max: int = 1 << 24) -> Tensor:
+                 code_chunk: int = 256, plain_max: int = 1 << 24, *,
+                 inner_product: bool = False) -> Tensor:
     """Index of the nearest code (squared Euclidean) for each row of ``z``.
 
     Args:
@@ -48,6 +49,9 @@ def nearest_code(z: Tensor, codebook: Tensor, token_chunk: int = 4096,
         plain_max (int): most distances computed at once by the plain
             search, which runs when ``token_chunk * K`` is at most this
             (``K <= 4096`` with the defaults). Defaults to ``2 ** 24``.
+        inner_product (bool): find the code of largest dot product
+            ``<z, e>`` instead (the argmax of IBQ's logits): the same search
+            with ``||e||^2`` taken as 0. Defaults to False.
 
     Returns:
         LongTensor: ``[N]`` indices of the exhaustive argmin (the first code
@@ -56,7 +60,10 @@ def nearest_code(z: Tensor, codebook: Tensor, token_chunk: int = 4096,
     # addmm copies a non-contiguous input on every call: copy once here.
     z = z.to(codebook.dtype).contiguous()
     codebook = codebook.contiguous()
-    code_sq = codebook.pow(2).sum(1)
+    if inner_product:
+        code_sq = codebook.new_zeros(codebook.shape[0])
+    else:
+        code_sq = codebook.pow(2).sum(1)
     num_codes = codebook.shape[0]
     if token_chunk * num_codes <= plain_max:
         rows = max(1, plain_max // num_codes)

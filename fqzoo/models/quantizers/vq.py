@@ -23,7 +23,7 @@ from .base import (
     codebook_metrics,
     dist_ready,
     global_code_counts,
-    straight_through,
+    pass_gradient,
 )
 from .search import entropy_loss, nearest_code
 
@@ -125,6 +125,10 @@ class VectorQuantizer(BaseQuantizer):
             called, e.g. by ``CodebookHealthHook``). Defaults to False.
         stats_window (int): steps covered by :meth:`codebook_stats`.
             Defaults to 100.
+        rotation_trick (bool): pass the gradient to ``z`` by the rotation
+            trick (:func:`~fqzoo.models.quantizers.base.rotate_to`, arXiv
+            2410.06424) instead of the straight-through copy. Defaults to
+            False.
 
     Example:
         >>> vq = VectorQuantizer(codebook_size=512, embed_dim=8)
@@ -141,9 +145,11 @@ class VectorQuantizer(BaseQuantizer):
                  ema: bool = False, decay: float = 0.99, eps: float = 1e-5,
                  kmeans_init: bool = False, kmeans_iters: int = 10,
                  dead_code_steps: int = 100, auto_restart: bool = False,
-                 stats_window: int = 100) -> None:
+                 stats_window: int = 100,
+                 rotation_trick: bool = False) -> None:
         super().__init__()
         self.codebook_size = codebook_size
+        self.rotation_trick = rotation_trick
         self.embed_dim = self.in_channels = embed_dim
         self.l2_norm = l2_norm
         self.beta = beta
@@ -193,7 +199,7 @@ class VectorQuantizer(BaseQuantizer):
         if self.training:
             losses.update(self._losses(flat, z_q, codebook))
             self._track(flat.detach(), indices)
-        z_q = straight_through(flat, z_q)
+        z_q = pass_gradient(flat, z_q, self.rotation_trick)
         quantized = rearrange(z_q, '(b h w) c -> b c h w', b=b, h=h, w=w)
         indices = rearrange(indices, '(b h w) -> b 1 h w', b=b, h=h, w=w)
         return QuantizerOutput(quantized, indices, losses,
