@@ -34,8 +34,10 @@ quickstart: venv
 test: venv
 	$(PY) -m pytest tests
 
+# ruff, then the layers contract of .importlinter (import-linter).
 lint: venv
 	$(PY) -m ruff check fqzoo tools tests configs examples
+	$(VENV)/bin/lint-imports --config .importlinter
 
 # Developer tools (setup.cfg extra `dev`: coverage, mutmut); docs/testing.md.
 dev: $(VENV)/.dev-installed

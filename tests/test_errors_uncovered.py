@@ -25,7 +25,6 @@ from fqzoo.evaluation.fmnist_classifier import (
     FashionMNISTClassifier,
     uint8_to_inputs,
 )
-from fqzoo.generation.distributed import init_sampling_processes
 from fqzoo.generation.inputs import load_image_folder, load_reference, load_samples
 from fqzoo.models.backbones import efficientnet_lite0
 from fqzoo.models.discriminators.patchgan import PatchGANDiscriminator
@@ -37,6 +36,7 @@ from fqzoo.models.teachers.clip import CLIPTeacher
 from fqzoo.models.teachers.efficientnet import EfficientNetTeacher
 from fqzoo.models.tokenizers import ImageTokenizer
 from fqzoo.utils.checkpoint import extract_state_dict
+from fqzoo.utils.distributed import init_processes
 from fqzoo.visualization.grid import image_grid, reconstruction_grid
 
 REPO = Path(__file__).resolve().parents[1]
@@ -140,11 +140,11 @@ def test_branch_reconstructions_by_value_and_overlapping_branches():
 
 # ---------------------------------------------------------------- generation
 def test_sampling_launcher_must_be_known():
-    ctx = init_sampling_processes('none', device='cpu')
+    ctx = init_processes('none', device='cpu')
     assert (ctx.rank, ctx.world_size, ctx.device) == (0, 1,
                                                       torch.device('cpu'))
     with pytest.raises(ValueError, match="'slurm'"):
-        init_sampling_processes('slurm', device='cpu')
+        init_processes('slurm', device='cpu')
 
 
 def test_fmnist_classifier_inputs_by_value_and_bad_shapes_and_dtypes():

@@ -2,23 +2,29 @@
 
 Writes shards ``codes_*.npy`` (``[n, G, h, w]``, or ``[n, A, G, h, w]`` with
 ``--ten-crop`` / ``--flip``), ``labels_*.npy`` and ``manifest.json`` to
-``--out``; read them back with ``fqzoo.datasets.CodeDataset``. Started again
-with the same ``--out``, complete shards are skipped.
+``--out``; read them back with ``fqzoo.datasets.CodeDataset``. The manifest
+records the token layout and the checkpoint's sha256. Started again with the
+same ``--out``, complete shards are skipped; a folder made with other
+settings is refused, and shards made before the checkpoint file changed are
+redone. With ``torchrun ... --launcher pytorch`` each process encodes its
+share of the shards.
 
 Examples:
     python tools/extract_codes.py CONFIG CKPT --split train \\
         --out work_dirs/codes/train --ten-crop
     python tools/extract_codes.py CONFIG CKPT --split val --out codes/val
+    torchrun --nproc_per_node 8 tools/extract_codes.py CONFIG CKPT \\
+        --split train --out codes/train --ten-crop --launcher pytorch
 """
 import argparse
 from pathlib import Path
 
-import torch
 from mmengine.config import DictAction
 
 from fqzoo.apis import init_tokenizer
 from fqzoo.apis.codes import build_split_dataset, extract_codes
 from fqzoo.utils.config import load_config
+from fqzoo.utils.distributed import close_processes, init_processes
 
 
 def parse_args() -> argparse.Namespace:
@@ -39,8 +45,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--flip', action='store_true',
                         help='codes of the image and its horizontal flip')
     parser.add_argument('--num-workers', type=int, default=0)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                        else 'cpu')
+    parser.add_argument('--device', help='default: CUDA when available')
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch'],
+                        help='pytorch: started by torchrun, one process per '
+                        'GPU (gloo on CPU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries (e.g. the dataset\'s '
                         'pipeline)')
@@ -49,19 +58,26 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options)
-    tokenizer = init_tokenizer(cfg, args.checkpoint, device=args.device)
-    dataset = build_split_dataset(cfg, args.split)
-    manifest = extract_codes(
-        tokenizer, dataset, args.out, batch_size=args.batch_size,
-        shard_size=args.shard_size, ten_crop=args.ten_crop, flip=args.flip,
-        num_workers=args.num_workers,
-        meta=dict(config=str(Path(args.config).resolve()),
-                  checkpoint=str(Path(args.checkpoint).resolve()),
-                  split=args.split))
-    print(f'\n{manifest["count"]} samples, codes {manifest["code_shape"]} '
-          f'({manifest["dtype"]}) in {len(manifest["shards"])} shards: '
-          f'{Path(args.out) / "manifest.json"}')
+    ctx = init_processes(args.launcher, args.device)
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        tokenizer = init_tokenizer(cfg, args.checkpoint, device=ctx.device)
+        dataset = build_split_dataset(cfg, args.split)
+        manifest = extract_codes(
+            tokenizer, dataset, args.out, checkpoint=args.checkpoint,
+            batch_size=args.batch_size, shard_size=args.shard_size,
+            ten_crop=args.ten_crop, flip=args.flip,
+            num_workers=args.num_workers,
+            meta=dict(split=args.split, cfg_options=args.cfg_options),
+            info=dict(config=str(Path(args.config).resolve())),
+            rank=ctx.rank, world_size=ctx.world_size, barrier=ctx.barrier)
+    finally:
+        close_processes()
+    if manifest is not None:
+        print(f'\n{manifest["count"]} samples, codes '
+              f'{manifest["code_shape"]} ({manifest["dtype"]}) in '
+              f'{len(manifest["shards"])} shards: '
+              f'{Path(args.out) / "manifest.json"}')
 
 
 if __name__ == '__main__':

@@ -22,13 +22,10 @@ import shlex
 from pathlib import Path
 
 from fqzoo.apis import init_generator, init_tokenizer
-from fqzoo.generation.distributed import (
-    close_sampling_processes,
-    init_sampling_processes,
-)
 from fqzoo.generation.provenance import describe_model
 from fqzoo.generation.sampler import run_sampling
 from fqzoo.utils.config import load_config
+from fqzoo.utils.distributed import close_processes, init_processes
 
 
 def parse_args() -> argparse.Namespace:
@@ -94,7 +91,7 @@ def eval_command(out: Path, tokenizer_cfg) -> str:
 
 def main() -> None:
     args = parse_args()
-    ctx = init_sampling_processes(args.launcher, args.device)
+    ctx = init_processes(args.launcher, args.device)
     try:
         gen_cfg = load_config(args.config)
         tok_cfg = load_config(args.tokenizer[0])
@@ -118,7 +115,7 @@ def main() -> None:
                       device=str(ctx.device)),
             eval_command=eval_command(out, tok_cfg))
     finally:
-        close_sampling_processes()
+        close_processes()
     if record is not None:
         timings = record['timings']
         print(f'{record["num"]} samples {record["image_shape"]}: '

@@ -3,19 +3,21 @@
 The output folder holds, per shard ``i``, ``codes_{i:05d}.npy`` (``[n, G,
 h, w]``, or ``[n, A, G, h, w]`` with ``A`` augmented views) and, when the
 dataset has labels, ``labels_{i:05d}.npy`` (``[n]``, int64), plus
-``manifest.json``, written last. Every file is written to a temporary name
-and renamed, so a shard file that exists is complete and an interrupted
-extraction resumes at the first missing shard. :class:`fqzoo.datasets.
-CodeDataset` reads the folder back.
+``manifest.json``, written last: the settings, the token layout
+(:mod:`fqzoo.utils.token_layout`) and the tokenizer checkpoint's sha256.
+The shards are those of the shard engine :mod:`fqzoo.utils.shards`:
+written atomically, resumed at the missing ones, a folder of other
+settings refused, shards of a checkpoint file that has changed since
+redone; ``torchrun`` spreads them over processes.
+:class:`fqzoo.datasets.CodeDataset` reads the folder back.
 
 Augmentation follows LlamaGen's ``extract_codes_c2i.py``: ``ten_crop``
 resizes each image by 1.1 and takes the 4 corner and the centre crops of the
 original size, and their horizontal flips (``A = 10``); ``flip`` adds the
 horizontal flip of every view (``A = 2`` alone).
 """
-import os
 from pathlib import Path
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -28,9 +30,18 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from fqzoo.registry import DATASETS
-from fqzoo.utils.files import check_settings, write_json_atomic
+from fqzoo.utils.files import write_json_atomic
+from fqzoo.utils.labels import class_labels
+from fqzoo.utils.shards import ShardRun, no_barrier, save_npy, source_file
+from fqzoo.utils.token_layout import (
+    check_same_layout,
+    checkpoint_layout,
+    index_dtype,
+    tokenizer_layout,
+)
 
 MANIFEST = 'manifest.json'
+SHARD_PATTERNS = ('codes_*.npy', 'labels_*.npy')
 TEN_CROP_SCALE = 1.1
 
 
@@ -74,30 +85,22 @@ def augment_views(images: Tensor, *, ten_crop: bool = False,
     return torch.stack(views, dim=1)
 
 
-def index_dtype(codebook_size: int) -> np.dtype:
-    """int16 when every index fits, else int32."""
-    return np.dtype(np.int16 if codebook_size <= 2 ** 15 else np.int32)
-
-
-def shard_ranges(total: int, shard_size: int) -> List[Tuple[int, int]]:
-    """``[start, stop)`` of each shard."""
-    return [(start, min(start + shard_size, total))
-            for start in range(0, total, shard_size)]
-
-
-def _save_npy(array: np.ndarray, path: Path) -> None:
-    tmp = path.with_name(f'.{path.stem}.tmp.npy')
-    np.save(tmp, array)
-    os.replace(tmp, path)
+def _shard_files(shard: int, with_labels: bool) -> List[str]:
+    return [f'codes_{shard:05d}.npy'] + \
+        ([f'labels_{shard:05d}.npy'] if with_labels else [])
 
 
 def _shard_complete(out_dir: Path, shard: int, count: int,
                     with_labels: bool) -> bool:
-    names = [f'codes_{shard:05d}.npy'] + \
-        ([f'labels_{shard:05d}.npy'] if with_labels else [])
-    for name in names:
+    """Every file of the shard is there, whole, with ``count`` rows (a
+    labels file of another length than its codes is not complete)."""
+    for name in _shard_files(shard, with_labels):
         path = out_dir / name
-        if not path.is_file() or len(np.load(path, mmap_mode='r')) != count:
+        try:
+            if not path.is_file() or \
+                    len(np.load(path, mmap_mode='r')) != count:
+                return False
+        except (OSError, ValueError, EOFError):
             return False
     return True
 
@@ -106,7 +109,12 @@ def _label(sample: dict) -> Optional[int]:
     data_samples = sample.get('data_samples')
     label = data_samples.get('label') if isinstance(data_samples, dict) \
         else getattr(data_samples, 'label', None)
-    return None if label is None else int(label)
+    return None if label is None else \
+        int(class_labels(label, 'the label of sample 0'))
+
+
+def _image_size(sample: dict) -> Tuple[int, int]:
+    return tuple(int(v) for v in sample['inputs'].shape[-2:])
 
 
 def _batches(dataset: Dataset, indices: Sequence[int], batch_size: int,
@@ -126,81 +134,134 @@ def encode_views(tokenizer, data: dict, *, ten_crop: bool = False,
     return codes.unflatten(0, views.shape[:2])
 
 
-def extract_codes(tokenizer, dataset: Dataset, out_dir: str, *,
+def _checked_layout(tokenizer, checkpoint: Optional[Union[str, Path]],
+                    image_size: Optional[Tuple[int, int]],
+                    config: Optional[str]) -> dict:
+    """The layout of the codes, refused when the checkpoint records
+    another one than the tokenizer built from its config."""
+    layout = tokenizer_layout(tokenizer, [image_size] if image_size else ())
+    if checkpoint is not None:
+        check_same_layout(
+            checkpoint_layout(checkpoint), layout,
+            first_name=f'the tokenizer checkpoint {checkpoint}',
+            second_name=f'the tokenizer built from {config or "its config"}')
+    return layout
+
+
+def extract_codes(tokenizer, dataset: Dataset, out_dir: Union[str, Path], *,
+                  checkpoint: Optional[Union[str, Path]] = None,
                   batch_size: int = 32, shard_size: int = 4096,
                   ten_crop: bool = False, flip: bool = False,
-                  num_workers: int = 0, meta: Optional[dict] = None) -> dict:
+                  num_workers: int = 0, meta: Optional[dict] = None,
+                  info: Optional[dict] = None, rank: int = 0,
+                  world_size: int = 1,
+                  barrier: Callable[[], None] = no_barrier,
+                  progress: bool = True) -> Optional[dict]:
     """Encode ``dataset`` with ``tokenizer`` into shards under ``out_dir``.
 
-    Shards that are already complete (same run settings, see
-    ``meta``) are skipped. The manifest is written last.
+    The shards are those of :class:`~fqzoo.utils.shards.ShardRun`: written
+    atomically, complete ones skipped when the run is started again, a
+    folder made with other settings (token layout, augmentations, shard
+    size, ``meta``) refused, and shards made from a former content of the
+    same checkpoint file redone. With several processes each encodes its
+    share of the shards; rank 0 writes the manifest last.
 
     Args:
         tokenizer (ImageTokenizer): in eval mode.
         dataset (Dataset): samples ``dict(inputs=[3, H, W],
             data_samples=dict(label=...))``; labels are stored when the
-            first sample has one.
-        out_dir (str): output folder (created).
+            first sample has one, and must be whole numbers.
+        out_dir (str | Path): output folder (created).
+        checkpoint (str | Path, optional): the tokenizer's checkpoint: its
+            sha256 is recorded (and compared when the run is started
+            again), its recorded token layout must be the tokenizer's.
+            Defaults to None (a tokenizer not loaded from a file).
         batch_size (int): images per forward. Defaults to 32.
         shard_size (int): samples per shard. Defaults to 4096.
         ten_crop (bool): see :func:`augment_views`. Defaults to False.
         flip (bool): see :func:`augment_views`. Defaults to False.
         num_workers (int): data loader workers. Defaults to 0.
-        meta (dict, optional): recorded in the manifest (config, checkpoint,
-            split ...). A folder holding shards of a run with other
-            settings is refused.
+        meta (dict, optional): settings of the run (e.g. the split),
+            recorded in the manifest and compared when started again.
+        info (dict, optional): recorded in the manifest only (e.g. the
+            config path; ``info['config']`` is named in messages).
+        rank (int): this process. Defaults to 0.
+        world_size (int): processes encoding together. Defaults to 1.
+        barrier (Callable[[], None]): waits for every process. Defaults to
+            a no-op.
+        progress (bool): a progress bar on rank 0. Defaults to True.
 
     Returns:
-        dict: the manifest.
+        dict | None: the manifest on rank 0, else None.
+
+    Raises:
+        ValueError: the checkpoint's token layout is not the tokenizer's,
+            the folder holds codes made with other settings, or a label is
+            not a whole number (each message names both sides).
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     quantizer = tokenizer.quantizer
     augmented = ten_crop or flip
     num_augs = 10 if ten_crop else (2 if flip else 1)
-    settings = dict(meta or {}, count=len(dataset), shard_size=shard_size,
-                    augmentations=(['ten_crop'] if ten_crop else
-                                   ['flip'] if flip else []),
-                    num_augs=num_augs if augmented else None)
-    check_settings(out, settings, what='codes')
-    with_labels = len(dataset) > 0 and _label(dataset[0]) is not None
+    first = dataset[0] if len(dataset) else None
+    with_labels = first is not None and _label(first) is not None
+    layout = _checked_layout(tokenizer, checkpoint,
+                             _image_size(first) if first else None,
+                             (info or {}).get('config'))
+    settings = dict(
+        meta or {}, count=len(dataset), shard_size=shard_size,
+        augmentations=(['ten_crop'] if ten_crop else
+                       ['flip'] if flip else []),
+        num_augs=num_augs if augmented else None, token_layout=layout,
+        tokenizer=None if checkpoint is None else source_file(checkpoint))
+    run = ShardRun(out, settings, total=len(dataset), shard_size=shard_size,
+                   what='codes', shard_patterns=SHARD_PATTERNS,
+                   outputs=[MANIFEST], rank=rank, world_size=world_size,
+                   barrier=barrier)
+    run.open()
+    ranges = run.ranges
+    todo = run.todo(lambda i: _shard_complete(
+        out, i, ranges[i][1] - ranges[i][0], with_labels))
+    mine = run.mine(todo)
     dtype = index_dtype(int(quantizer.codebook_size))
-    ranges = shard_ranges(len(dataset), shard_size)
-    todo = [i for i, (start, stop) in enumerate(ranges)
-            if not _shard_complete(out, i, stop - start, with_labels)]
-    progress = ProgressBar(sum(ranges[i][1] - ranges[i][0] for i in todo))
+    bar = ProgressBar(sum(ranges[i][1] - ranges[i][0] for i in mine)) \
+        if progress and rank == 0 else None
     device = next(tokenizer.parameters()).device
-    code_shape: Tuple[int, ...] = ()
-    for shard in todo:
+    for shard in mine:
         start, stop = ranges[shard]
         codes, labels = [], []
         for data in _batches(dataset, range(start, stop), batch_size,
                              num_workers):
+            if with_labels:
+                labels.append(class_labels(
+                    data['data_samples']['label'],
+                    f'labels of samples {start} to {stop - 1}'))
             data['inputs'] = data['inputs'].to(device)
             batch = encode_views(tokenizer, data, ten_crop=ten_crop,
                                  flip=flip)
             codes.append(batch.cpu().numpy().astype(dtype))
-            if with_labels:
-                labels.append(np.asarray(data['data_samples']['label'],
-                                         dtype=np.int64))
-            progress.update(len(batch))
+            if bar is not None:
+                bar.update(len(batch))
         array = np.concatenate(codes)
         if not augmented:
             array = array[:, 0]
-        _save_npy(array, out / f'codes_{shard:05d}.npy')
         if with_labels:
-            _save_npy(np.concatenate(labels), out / f'labels_{shard:05d}.npy')
+            save_npy(out / f'labels_{shard:05d}.npy', np.concatenate(labels))
+        save_npy(out / f'codes_{shard:05d}.npy', array)
+    if not run.finish():
+        return None
+    code_shape: Tuple[int, ...] = ()
     if ranges:
         code_shape = tuple(np.load(out / 'codes_00000.npy',
                                    mmap_mode='r').shape[1:])
     manifest = dict(
         settings,
+        info=info or {},
         code_shape=list(code_shape),
         dtype=dtype.name,
         num_codebooks=int(quantizer.num_codebooks),
         codebook_size=int(quantizer.codebook_size),
-        codebook_sizes=[int(quantizer.codebook_size)] *
-        int(quantizer.num_codebooks),
+        codebook_sizes=layout['codebook_sizes'],
         labels=with_labels,
         shards=[dict(codes=f'codes_{i:05d}.npy',
                      labels=f'labels_{i:05d}.npy' if with_labels else None,

@@ -21,6 +21,8 @@ from fqzoo.datasets.image_folder import IMG_EXTENSIONS
 from fqzoo.evaluation.fmnist_classifier import load_split
 from fqzoo.utils.images import to_uint8
 
+from .shards import npz_arrays
+
 FMNIST_PREFIX = 'fashion-mnist:'
 
 
@@ -53,7 +55,18 @@ def check_images(images: np.ndarray, name: str) -> np.ndarray:
 def load_samples(path: Union[str, Path]
                  ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """``(images, labels)`` of a samples ``.npz``: ``arr_0`` and, when
-    present, ``arr_1`` (None otherwise)."""
+    present, ``arr_1`` (None otherwise).
+
+    Raises:
+        ValueError: the file is truncated or not an ``.npz`` (named, with
+            how to redo it), or its arrays are not samples.
+    """
+    try:
+        npz_arrays(path)
+    except ValueError as err:
+        raise ValueError(f'{err}. If tools/sample.py wrote it, run the same '
+                         'command again: it rewrites a samples.npz that is '
+                         'not whole from its shards') from None
     with np.load(path) as data:
         if 'arr_0' not in data.files:
             raise KeyError(f'{path} has no arr_0 (uint8 [N, H, W, 3] '
@@ -155,6 +168,7 @@ def load_reference(ref: Union[str, Path], *, size: Optional[int] = None,
     if path.is_dir():
         return load_image_folder(path, size)
     if path.suffix == '.npz':
+        npz_arrays(path)
         with np.load(path) as data:
             if 'arr_0' not in data.files:
                 raise KeyError(f'{path} has no arr_0 (reference images)')

@@ -18,11 +18,25 @@ from fqzoo.utils.files import write_json_atomic
 from fqzoo.visualization.grid import image_grid, save_png
 
 from .plan import per_class_counts
-from .shards import read_shard, shard_path, write_npz_streamed
+from .shards import npz_arrays, read_shard, shard_path, write_npz_streamed
 
 SAMPLES = 'samples.npz'
 RECORD = 'sampling.json'
 GRID = 'grid.png'
+
+
+def samples_complete(path: Path, num: int) -> bool:
+    """Whether ``path`` is a whole ``samples.npz`` of ``num`` samples
+    (``arr_0`` and ``arr_1`` of ``num`` rows; a missing or truncated file
+    is not), read from the headers only."""
+    if not path.is_file():
+        return False
+    try:
+        arrays = npz_arrays(path)
+    except ValueError:
+        return False
+    return {'arr_0', 'arr_1'} <= set(arrays) and \
+        arrays['arr_0'][0][:1] == (num,) and arrays['arr_1'][0] == (num,)
 
 
 def class_grid_name(label: int) -> str:

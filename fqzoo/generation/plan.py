@@ -1,4 +1,5 @@
-"""Which sample is which: class, seed and shard of sample ``i``.
+"""Which sample is which: class and seed of sample ``i`` (its shard:
+:func:`fqzoo.utils.shards.shard_ranges`).
 
 A sampling run of ``N`` samples over the classes ``c_0 ... c_{C-1}`` gives
 sample ``i`` the class ``c_{i mod C}`` and the seed ``base_seed + i``; both
@@ -10,16 +11,16 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from fqzoo.apis.codes import shard_ranges
+from fqzoo.utils.labels import class_labels
 
 __all__ = ['balanced_labels', 'check_classes', 'per_class_counts',
-           'sample_seeds', 'shard_ranges', 'shards_for_rank']
+           'sample_seeds']
 
 
 def check_classes(classes: Sequence[int], num_classes: int) -> List[int]:
-    """``classes`` as ints, checked: each in ``[0, num_classes)``, no
-    repeats, at least one."""
-    classes = [int(c) for c in classes]
+    """``classes`` as ints, checked: whole numbers (``0.5`` is refused, not
+    cut to 0), each in ``[0, num_classes)``, no repeats, at least one."""
+    classes = class_labels(list(classes), 'classes').tolist()
     if not classes:
         raise ValueError('no classes to sample')
     if len(set(classes)) != len(classes):
@@ -52,21 +53,6 @@ def balanced_labels(num: int, classes: Sequence[int]) -> np.ndarray:
 def sample_seeds(start: int, stop: int, base_seed: int) -> np.ndarray:
     """Seeds of samples ``start ... stop - 1``: ``base_seed + i``."""
     return np.arange(start, stop, dtype=np.int64) + int(base_seed)
-
-
-def shards_for_rank(todo: Sequence[int], rank: int,
-                    world_size: int) -> List[int]:
-    """The shards one process draws: every ``world_size``-th of the
-    incomplete shards ``todo``, from position ``rank``.
-
-    On a fresh run ``todo`` is every shard, so rank ``r`` draws the shards
-    with ``shard_id % world_size == r``; on a resumed run the remaining
-    shards are spread evenly again, so no rank waits at the final barrier
-    for another's backlog.
-    """
-    if not 0 <= rank < world_size:
-        raise ValueError(f'rank {rank} is not in [0, {world_size})')
-    return list(todo)[rank::world_size]
 
 
 def per_class_counts(labels: np.ndarray,

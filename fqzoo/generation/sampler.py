@@ -6,10 +6,12 @@ the ``C`` classes asked for; sample ``i`` has class ``classes[i % C]`` and
 its own seed ``seed + i`` (:mod:`fqzoo.generation.plan`), drawn with its own
 ``torch.Generator``, so its tokens do not depend on the batch, the shard or
 the process that draws it. Samples are written in shards
-(:mod:`fqzoo.generation.shards`); a run started again skips the complete
-shards, and a finished run started again does nothing. With several
-processes (``torchrun``), each draws its share of the shards and rank 0
-assembles the outputs after a barrier (:mod:`fqzoo.generation.outputs`).
+(:mod:`fqzoo.generation.shards`, by the shard engine
+:mod:`fqzoo.utils.shards`); a run started again skips the complete shards,
+and a finished run started again does nothing (a truncated ``samples.npz``
+is written again). With several processes (``torchrun``), each draws its
+share of the shards and rank 0 assembles the outputs after a barrier
+(:mod:`fqzoo.generation.outputs`).
 """
 import time
 from pathlib import Path
@@ -20,20 +22,14 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from fqzoo.apis.codes import index_dtype
 from fqzoo.models.generators.sampling import rngs_for
-from fqzoo.utils.files import SETTINGS, check_settings
 from fqzoo.utils.images import to_uint8
+from fqzoo.utils.shards import ShardRun, no_barrier
+from fqzoo.utils.token_layout import index_dtype
 
-from .distributed import no_barrier
-from .outputs import RECORD, SAMPLES, assemble_outputs
-from .plan import (
-    balanced_labels,
-    check_classes,
-    sample_seeds,
-    shard_ranges,
-    shards_for_rank,
-)
+from .outputs import GRID, RECORD, SAMPLES, assemble_outputs, samples_complete
+from .plan import balanced_labels, check_classes, sample_seeds
+from .provenance import check_pairing
 from .shards import (
     load_json,
     shard_complete,
@@ -177,10 +173,12 @@ def run_sampling(generator, tokenizer, out_dir: Union[str, Path], *,
         barrier (Callable[[], None]): waits for every process (e.g.
             ``torch.distributed.barrier``). Defaults to a no-op.
         identity (dict, optional): what else the samples depend on
-            (checkpoint and config hashes): with the sampling arguments it
-            forms the settings a resumed run must match.
-        info (dict, optional): recorded in ``sampling.json`` only (paths,
-            configs).
+            (checkpoints by content, config hashes): with the sampling
+            arguments it forms the settings a resumed run must match.
+        info (dict, optional): recorded in ``sampling.json`` (paths,
+            configs); its ``generator`` and ``tokenizer`` entries
+            (:func:`~fqzoo.generation.provenance.describe_model`) are
+            checked to belong together.
         eval_command (str, optional): recorded in ``sampling.json``.
         progress (bool): a progress bar on rank 0. Defaults to True.
 
@@ -189,7 +187,11 @@ def run_sampling(generator, tokenizer, out_dir: Union[str, Path], *,
 
     Raises:
         ValueError: ``num`` not a multiple of the number of classes, bad
-            classes, or a folder made with other settings.
+            classes (not whole numbers, out of range), a generator and a
+            tokenizer that do not belong together
+            (:func:`~fqzoo.generation.provenance.check_pairing`), or a
+            folder made with other settings (shards made from a former
+            content of the same checkpoint files are redone instead).
     """
     out = Path(out_dir)
     classes = check_classes(
@@ -201,29 +203,26 @@ def run_sampling(generator, tokenizer, out_dir: Union[str, Path], *,
     settings = dict(identity or {}, num=num, classes=classes, seed=seed,
                     shard_size=shard_size,
                     rng_device=_device(generator).type, **sampling)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        check_settings(out, settings, what='samples')
-    barrier()
-    if rank != 0:
-        check_settings(out, settings, what='samples', write=False)
-    ranges = shard_ranges(num, shard_size)
-    todo = [i for i, (start, stop) in enumerate(ranges)
-            if not shard_complete(shard_path(out, i), labels[start:stop],
-                                  sample_seeds(start, stop, seed))]
+    check_pairing(generator, tokenizer, info)
+    run = ShardRun(out, settings, total=num, shard_size=shard_size,
+                   what='samples', shard_patterns=['shard_*.npz'],
+                   outputs=[RECORD, SAMPLES, GRID, 'grid_class_*.png'],
+                   rank=rank, world_size=world_size, barrier=barrier)
+    run.open()
+    ranges = run.ranges
+    todo = run.todo(lambda i: shard_complete(
+        shard_path(out, i), labels[ranges[i][0]:ranges[i][1]],
+        sample_seeds(*ranges[i], seed)))
     done = load_json(out / RECORD)
-    if not todo and done is not None and (out / SAMPLES).is_file() \
-            and done.get('settings') == load_json(out / SETTINGS):
+    if not todo and done is not None and samples_complete(out / SAMPLES, num) \
+            and done.get('settings') == run.recorded_settings():
         return done if rank == 0 else None
-    barrier()  # every process has listed the shards before any is written
     start_time = time.time()
-    sample_shards(generator, tokenizer, out, labels, ranges,
-                  shards_for_rank(todo, rank, world_size), seed=seed,
-                  batch_size=batch_size,
+    sample_shards(generator, tokenizer, out, labels, ranges, run.mine(todo),
+                  seed=seed, batch_size=batch_size,
                   sampling=dict(sampling, use_cache=use_cache),
                   progress=progress and rank == 0)
-    barrier()
-    if rank != 0:
+    if not run.finish():
         return None
     record = dict(
         info or {},
@@ -232,7 +231,7 @@ def run_sampling(generator, tokenizer, out_dir: Union[str, Path], *,
                       num=num, classes=classes,
                       labels='classes[i % len(classes)]',
                       seeds='seed + i'),
-        settings=load_json(out / SETTINGS),
+        settings=run.recorded_settings(),
         run=dict(world_size=world_size, drawn_shards=len(todo),
                  wall_seconds=round(time.time() - start_time, 3)),
         eval_command=eval_command)

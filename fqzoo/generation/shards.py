@@ -2,17 +2,16 @@
 
 Every shard is one ``shard_{i:05d}.npz`` (``tokens [n, G, h, w]``,
 ``images [n, H, W, 3]`` uint8, ``labels [n]``, ``seeds [n]``, ``seconds``:
-generation and decoding time), written under a temporary name and renamed,
-so a shard file that reads back whole is complete. ``.settings.json``
-records what the samples depend on; a folder made with other settings is
-refused (:func:`fqzoo.utils.files.check_settings`). The final
+generation and decoding time), written under a temporary name and renamed
+(the shard engine, :mod:`fqzoo.utils.shards`, which also guards the
+folder's settings and splits the shards over processes), so a shard file
+that reads back whole is complete. The final
 ``samples.npz`` is written in the layout of the ADM evaluator
 (guided-diffusion's ``evaluations/evaluator.py`` reads ``arr_0``, uint8
 ``[N, H, W, 3]``; ``arr_1`` holds the labels), streamed shard by shard so
 50k ImageNet-size samples never sit in memory at once.
 """
 import json
-import os
 import zipfile
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
@@ -20,7 +19,11 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.lib import format as npy_format
 
+from fqzoo.utils.shards import save_atomic, save_npz
+
 SHARD_KEYS = ('tokens', 'images', 'labels', 'seeds', 'seconds')
+HEADER_READERS = {(1, 0): npy_format.read_array_header_1_0,
+                  (2, 0): npy_format.read_array_header_2_0}
 
 
 def shard_path(out_dir: Union[str, Path], shard: int) -> Path:
@@ -30,10 +33,7 @@ def shard_path(out_dir: Union[str, Path], shard: int) -> Path:
 
 def write_shard(path: Path, **arrays: np.ndarray) -> Path:
     """``np.savez`` to a temporary name in the same folder, then renamed."""
-    tmp = path.with_name(f'.{path.stem}.tmp.npz')
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-    return path
+    return save_npz(path, **arrays)
 
 
 def read_shard(path: Path) -> Dict[str, np.ndarray]:
@@ -79,19 +79,14 @@ def write_npz_streamed(path: Union[str, Path],
     Raises:
         ValueError: chunks of the wrong dtype, row shape or total length.
     """
-    path = Path(path)
-    tmp = path.with_name(f'.{path.stem}.tmp.npz')
-    try:
+    def write(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, 'w', compression=zipfile.ZIP_STORED,
                              allowZip64=True) as archive:
             for name, shape, dtype, chunks in arrays:
                 _write_npy_member(archive, name, tuple(shape),
                                   np.dtype(dtype), chunks)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    return path
+
+    return save_atomic(path, write)
 
 
 def _write_npy_member(archive: zipfile.ZipFile, name: str,
@@ -113,6 +108,43 @@ def _write_npy_member(archive: zipfile.ZipFile, name: str,
     if rows != shape[0]:
         raise ValueError(f'{name}: {rows} rows written, expected '
                          f'{shape[0]}')
+
+
+def npz_arrays(path: Union[str, Path]) -> Dict[str, Tuple[Tuple[int, ...],
+                                                         np.dtype]]:
+    """``{name: (shape, dtype)}`` of the arrays of an ``.npz``, read from
+    the headers only (50k ImageNet samples are never loaded), each member
+    checked to hold all its bytes.
+
+    Raises:
+        ValueError: the file is not a whole ``.npz`` (truncated: no zip
+            directory, or a member shorter than its header says), naming
+            the file.
+    """
+    path = Path(path)
+    arrays = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                with archive.open(member) as file:
+                    read_header = HEADER_READERS.get(
+                        npy_format.read_magic(file))
+                    if read_header is None:
+                        raise ValueError(f'member {member.filename} has an '
+                                         'unknown .npy version')
+                    shape, _, dtype = read_header(file)
+                    expected = file.tell() + int(np.prod(shape)) * \
+                        dtype.itemsize
+                if member.file_size != expected:
+                    raise ValueError(f'member {member.filename} holds '
+                                     f'{member.file_size} bytes, its '
+                                     f'header says {expected}')
+                arrays[member.filename[:-len('.npy')]] = (tuple(shape),
+                                                         dtype)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f'{path} is not a whole .npz (truncated or another '
+                         f'format?): {type(err).__name__}: {err}') from None
+    return arrays
 
 
 def load_json(path: Union[str, Path]) -> Optional[dict]:

@@ -1,4 +1,4 @@
-"""fqzoo.generation.plan: classes, seeds and shards of each sample."""
+"""fqzoo.generation.plan: classes and seeds of each sample."""
 import numpy as np
 import pytest
 
@@ -7,9 +7,8 @@ from fqzoo.generation.plan import (
     check_classes,
     per_class_counts,
     sample_seeds,
-    shard_ranges,
-    shards_for_rank,
 )
+from fqzoo.utils.shards import shard_ranges
 
 
 def test_balanced_labels_cycle_through_the_classes():
@@ -42,19 +41,8 @@ def test_check_classes():
         check_classes([1, 1], 3)
     with pytest.raises(ValueError, match='no classes'):
         check_classes([], 3)
-
-
-def test_shards_for_rank():
-    shards = list(range(7))
-    # a fresh run: rank r draws the shards with shard_id % world_size == r
-    for world in (1, 2, 3):
-        for rank in range(world):
-            assert shards_for_rank(shards, rank, world) == \
-                [s for s in shards if s % world == rank]
-    # resumed: the remaining shards are spread evenly, disjoint, complete
-    todo = [1, 3, 5, 6]
-    split = [shards_for_rank(todo, rank, 2) for rank in range(2)]
-    assert split == [[1, 5], [3, 6]]
-    assert sorted(split[0] + split[1]) == todo
-    with pytest.raises(ValueError, match='rank 2'):
-        shards_for_rank(todo, 2, 2)
+    # whole floats are classes; 0.5 and 2.7 are refused, not cut to 0 and 2
+    assert check_classes([2.0, 0], 3) == [2, 0]
+    with pytest.raises(ValueError) as err:
+        check_classes([0.5, 1, 2.7], 3)
+    assert '0.5 (item 0), 2.7 (item 2)' in str(err.value)

@@ -254,8 +254,9 @@ def test_sample_tool(models, tmp_path, monkeypatch, capsys):
     assert record['sampling']['top_k'] == 4
     assert record['sampling']['classes'] == [1, 2]
     digest = hashlib.sha256(Path(models['gen_ckpt']).read_bytes()).hexdigest()
-    assert record['generator']['checkpoint_sha256'] == digest
-    assert record['settings']['generator']['checkpoint_sha256'] == digest
+    assert record['generator']['checkpoint'] == dict(
+        path=str(Path(models['gen_ckpt']).resolve()), sha256=digest)
+    assert record['settings']['generator']['checkpoint']['sha256'] == digest
     assert record['tokenizer']['model']['quantizer']['num_codebooks'] == 2
     assert record['eval_command'].startswith(
         f'python tools/eval_generation.py {out}/samples.npz')

@@ -1,4 +1,5 @@
-"""Processes that sample together, started by ``torchrun``.
+"""Processes that make the shards of one run together (sampling, code
+extraction: :mod:`fqzoo.utils.shards`), started by ``torchrun``.
 
 NCCL with one GPU per process where CUDA is available, gloo on CPU. The
 process group gets a long timeout: rank 0 may still be hashing checkpoints
@@ -11,6 +12,8 @@ from typing import Callable, Optional
 
 import torch
 import torch.distributed as dist
+
+from fqzoo.utils.shards import no_barrier
 
 TIMEOUT = timedelta(hours=6)
 
@@ -26,12 +29,8 @@ class DistContext:
     barrier: Callable[[], None]
 
 
-def no_barrier() -> None:
-    """One process: nothing to wait for."""
-
-
-def init_sampling_processes(launcher: str = 'none',
-                            device: Optional[str] = None) -> DistContext:
+def init_processes(launcher: str = 'none',
+                   device: Optional[str] = None) -> DistContext:
     """Join the process group of a ``torchrun`` job, or run alone.
 
     Args:
@@ -66,7 +65,7 @@ def init_sampling_processes(launcher: str = 'none',
                        dist.barrier)
 
 
-def close_sampling_processes() -> None:
+def close_processes() -> None:
     """Leave the process group, if any."""
     if dist.is_initialized():
         dist.destroy_process_group()
