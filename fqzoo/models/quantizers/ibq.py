@@ -21,6 +21,7 @@ loss and gradients to ``z`` and the codebook; pinned by
 ``tests/test_models/test_quantizers/test_ibq.py`` and re-run against a
 checkout by ``tools/dev/compare_released.py`` (docs/quantizers.md).
 """
+import math
 from typing import Tuple
 
 import torch
@@ -37,7 +38,7 @@ from .base import (
     codebook_metrics,
     global_code_counts,
 )
-from .search import entropy_loss, nearest_code
+from .search import nearest_code
 
 
 def _blocks(num_tokens: int, num_codes: int,
@@ -122,6 +123,113 @@ def softmax_mean(z: Tensor, codebook: Tensor, values: Tensor, shift: Tensor,
     """
     return _SoftmaxMean.apply(z, codebook, values, shift.detach(),
                               block_size)
+
+
+class _EntropyTerms(torch.autograd.Function):
+    """Mean per-row entropy minus ``batch_weight`` times the entropy of the
+    mean of ``softmax(z E^T / T)``, and its exact gradients, a block of
+    ``[tokens, codes]`` at a time."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, codebook: Tensor, shift: Tensor,
+                temperature: float, batch_weight: float, eps: float,
+                block_size: int) -> Tensor:
+        rows, cols = _blocks(z.shape[0], codebook.shape[0], block_size)
+        # log p >= log(tiny) + 1: no subnormal exp (slow on CPU); changes
+        # only probabilities below e * tiny
+        floor = math.log(torch.finfo(z.dtype).tiny) + 1
+        total = torch.zeros_like(shift)
+        for t, _, logits in _logit_blocks(z, codebook, rows, cols,
+                                          temperature):
+            total[t:t + rows] += (logits - shift[t:t + rows, None]).clamp_(
+                min=floor).exp_().sum(1)
+        log_norm = shift + total.log()
+        mean_probs = codebook.new_zeros(codebook.shape[0])
+        sample_entropy = torch.zeros_like(shift)
+        for t, c, logits in _logit_blocks(z, codebook, rows, cols,
+                                          temperature):
+            log_probs = logits.sub_(log_norm[t:t + rows, None]).clamp_(
+                min=floor)
+            probs = log_probs.exp()
+            mean_probs[c:c + cols] += probs.sum(0)
+            sample_entropy[t:t + rows] -= (probs * log_probs).sum(1)
+        mean_probs /= z.shape[0]
+        log_mean = torch.log(mean_probs + eps)
+        batch_entropy = -(mean_probs * log_mean).sum()
+        # d(-batch_weight * H(a)) / da
+        weight = batch_weight * (log_mean + mean_probs / (mean_probs + eps))
+        ctx.save_for_backward(z, codebook, log_norm, sample_entropy, weight)
+        ctx.args = (temperature, floor, rows, cols)
+        return sample_entropy.mean() - batch_weight * batch_entropy
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        z, codebook, log_norm, sample_entropy, weight = ctx.saved_tensors
+        temperature, floor, rows, cols = ctx.args
+        need_z, need_codes = ctx.needs_input_grad[:2]
+        # c_n = <w, p_n>, the codebook term's centre for row n
+        centre = torch.zeros_like(log_norm)
+        for t, c, logits in _logit_blocks(z, codebook, rows, cols,
+                                          temperature):
+            log_probs = logits.sub_(log_norm[t:t + rows, None]).clamp_(
+                min=floor)
+            centre[t:t + rows] += log_probs.exp_() @ weight[c:c + cols]
+        # d loss / d logit_nj = p_nj (-(log p_nj + H_n) + w_j - c_n) / N
+        offset = (sample_entropy + centre)[:, None]
+        scale = grad / (z.shape[0] * temperature)
+        grad_z = torch.zeros_like(z) if need_z else None
+        grad_codes = torch.zeros_like(codebook) if need_codes else None
+        for t, c, logits in _logit_blocks(z, codebook, rows, cols,
+                                          temperature):
+            log_probs = logits.sub_(log_norm[t:t + rows, None]).clamp_(
+                min=floor)
+            grad_logits = (weight[c:c + cols] - offset[t:t + rows]
+                           - log_probs).mul_(log_probs.exp()).mul_(scale)
+            if need_z:
+                grad_z[t:t + rows].addmm_(grad_logits, codebook[c:c + cols])
+            if need_codes:
+                grad_codes[c:c + cols].addmm_(grad_logits.t(),
+                                              z[t:t + rows])
+        return grad_z, grad_codes, None, None, None, None, None
+
+
+def _logit_blocks(z: Tensor, codebook: Tensor, rows: int, cols: int,
+                  temperature: float):
+    """``(t, c, z[t:t+rows] @ codebook[c:c+cols].T / temperature)``."""
+    for t in range(0, z.shape[0], rows):
+        for c in range(0, codebook.shape[0], cols):
+            yield t, c, (z[t:t + rows] @ codebook[c:c + cols].t()).div_(
+                temperature)
+
+
+def blocked_entropy_loss(z: Tensor, codebook: Tensor, indices: Tensor,
+                         temperature: float = 0.01,
+                         batch_weight: float = 1.0, eps: float = 1e-5,
+                         block_size: int = 2 ** 20) -> Tensor:
+    """The released IBQ entropy loss (MAGVIT-v2's ``compute_entropy_loss``):
+    mean per-token entropy minus ``batch_weight`` times the entropy of the
+    mean of ``softmax(z E^T / temperature)`` (``-sum a log(a + eps)``),
+    without the ``[N, K]`` matrix: forward and backward a ``[tokens, codes]``
+    block at a time, gradients to ``z`` and ``E`` exact.
+
+    Args:
+        z (Tensor): ``[N, D]`` encoder outputs.
+        codebook (Tensor): ``[K, D]`` codes.
+        indices (Tensor): ``[N]`` the largest logit's code of each row.
+        temperature (float): softmax temperature. Defaults to 0.01.
+        batch_weight (float): weight of the entropy of the mean.
+            Defaults to 1.0.
+        eps (float): inside that entropy's log. Defaults to 1e-5.
+        block_size (int): entries of one block. Defaults to ``2 ** 20``.
+
+    Returns:
+        Tensor: scalar loss.
+    """
+    with torch.autocast(z.device.type, enabled=False):
+        z = z.to(codebook.dtype).contiguous()
+        shift = (z.detach() * codebook.detach()[indices]).sum(1) / temperature
+        return _EntropyTerms.apply(z, codebook, shift, temperature,
+                                   batch_weight, eps, block_size)
 
 
 def softmax_straight_through(z: Tensor, codebook: Tensor, indices: Tensor,
@@ -247,7 +355,7 @@ class IndexBackpropQuantizer(BaseQuantizer):
                                                   self.block_size)
         losses = {}
         if self.training:
-            losses = self._losses(flat, z_q, code)
+            losses = self._losses(flat, z_q, code, indices)
             self.usage.update(global_code_counts(indices, self.codebook_size))
         quantized = rearrange(z_q.to(z.dtype), '(b h w) c -> b c h w', b=b,
                               h=h, w=w)
@@ -255,7 +363,8 @@ class IndexBackpropQuantizer(BaseQuantizer):
         return QuantizerOutput(quantized, indices, losses,
                                codebook_metrics(indices, self.codebook_size))
 
-    def _losses(self, flat: Tensor, z_q: Tensor, code: Tensor) -> dict:
+    def _losses(self, flat: Tensor, z_q: Tensor, code: Tensor,
+                indices: Tensor) -> dict:
         commit = F.mse_loss(flat, code.detach())
         codebook = F.mse_loss(code, flat.detach())
         if self.beta_on_codebook:
@@ -265,10 +374,11 @@ class IndexBackpropQuantizer(BaseQuantizer):
         losses = {'loss_ibq': F.mse_loss(z_q, flat), 'loss_commit': commit,
                   'loss_codebook': codebook}
         if self.entropy_weight > 0:
-            # entropy_loss's l2_norm=True affinity is the plain dot product
-            losses['loss_entropy'] = self.entropy_weight * entropy_loss(
-                flat, self.embedding.weight, self.entropy_temperature,
-                l2_norm=True, codebook_weight=self.entropy_batch_weight)
+            losses['loss_entropy'] = self.entropy_weight * \
+                blocked_entropy_loss(flat, self.embedding.weight, indices,
+                                     self.entropy_temperature,
+                                     self.entropy_batch_weight,
+                                     block_size=self.block_size)
         return losses
 
     def embed_indices(self, indices: Tensor) -> Tensor:

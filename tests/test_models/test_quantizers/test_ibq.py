@@ -16,7 +16,8 @@ from fqzoo.models.quantizers import (
     IndexBackpropQuantizer,
     index_backprop,
 )
-from fqzoo.models.quantizers.ibq import softmax_mean
+from fqzoo.models.quantizers.ibq import blocked_entropy_loss, softmax_mean
+from fqzoo.models.quantizers.search import entropy_loss
 
 
 def fqzoo_ibq(module, z):
@@ -88,6 +89,31 @@ def test_softmax_mean_gradcheck():
         fn(*inputs), F.softmax(z @ codebook.t(), 1) @ values)
 
 
+def test_blocked_entropy_loss_gradcheck_and_unblocked_value():
+    """The released entropy loss in blocks: gradcheck (float64, blocks of 4
+    entries) and equal to fqzoo's chunked VQ entropy loss (dot-product
+    affinity) at the released temperature 0.01."""
+    rng = torch.Generator().manual_seed(2)
+    z = torch.randn(6, 3, generator=rng, dtype=torch.float64)
+    codebook = torch.randn(9, 3, generator=rng, dtype=torch.float64)
+    indices = (z @ codebook.t()).argmax(1)
+
+    def fn(z, codebook):
+        return blocked_entropy_loss(z, codebook, indices, 0.7, 0.8,
+                                    block_size=4)
+
+    inputs = [z.requires_grad_(), codebook.requires_grad_()]
+    assert torch.autograd.gradcheck(fn, inputs)
+    for temperature in (0.7, 0.01):
+        got = blocked_entropy_loss(z, codebook, indices, temperature,
+                                   block_size=4)
+        want = entropy_loss(z, codebook, temperature, l2_norm=True)
+        torch.testing.assert_close(got, want)
+        for g, w in zip(torch.autograd.grad(got, inputs),
+                        torch.autograd.grad(want, inputs)):
+            torch.testing.assert_close(g, w)
+
+
 def test_nothing_of_size_tokens_times_codes_is_saved():
     """The graph keeps only O(N D + K D) tensors for backward: no [N, K]
     softmax (the released module saves several)."""
@@ -102,9 +128,10 @@ def test_nothing_of_size_tokens_times_codes_is_saved():
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        q, _ = index_backprop(z, codebook, block_size=2 ** 12)
+        q, indices = index_backprop(z, codebook, block_size=2 ** 12)
+        loss = blocked_entropy_loss(z, codebook, indices, block_size=2 ** 12)
     assert saved and max(saved) <= k * d < n * k
-    q.square().sum().backward()
+    (q.square().sum() + loss).backward()
     assert codebook.grad.abs().sum(1).gt(0).sum() > k // 2
 
 
