@@ -24,6 +24,8 @@ import torch.distributed as torch_dist
 from mmengine._strategy.fsdp import FSDPStrategy
 from mmengine.optim import BaseOptimWrapper, OptimWrapper, build_optim_wrapper
 from torch import nn
+from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+from torch.distributed.fsdp import StateDictType
 
 from fqzoo.registry import FUNCTIONS, STRATEGIES
 
@@ -76,7 +78,8 @@ def clip_grad_norm_sharded(model: nn.Module, params, max_norm: float,
 
 @STRATEGIES.register_module()
 class TokenizerFSDPStrategy(FSDPStrategy):
-    """MMEngine's ``FSDPStrategy`` with three fixes.
+    """MMEngine's ``FSDPStrategy`` with four fixes, writing full
+    (unsharded) checkpoints only.
 
     - **Parameter groups.** MMEngine builds the optimizer after sharding,
       when every parameter is a flat 1-D shard, so ``paramwise_cfg`` rules
@@ -86,14 +89,41 @@ class TokenizerFSDPStrategy(FSDPStrategy):
     - **Gradient clipping.** ``clip_grad=dict(max_norm=...)`` clips by the
       norm of the whole gradient (``FSDP.clip_grad_norm_``), not by each
       rank's shard's norm.
+    - **Resume.** MMEngine calls ``FSDP.optim_state_dict_to_load`` with
+      its arguments out of order, so resuming an FSDP run failed
+      (``TypeError: unhashable type: 'dict'``); here they are in order.
     - **CPU-only machines.** ``torchrun`` jobs without CUDA get a gloo
       process group (MMEngine's launcher calls ``torch.cuda.set_device``)
-      and FSDP runs on ``device_id=cpu``.
+      and FSDP runs on ``device_id=cpu``. There the state dicts are not
+      "offloaded to CPU": torch's offload of an optimizer state that is
+      already on the CPU keeps a view of the buffer it gathers every state
+      into, so each parameter's ``exp_avg`` came out equal to its
+      ``exp_avg_sq`` in every checkpoint (torch 2.14,
+      ``_optim_utils._gather_all_orig_param_state``).
+
+    ``state_dict_cfg`` must give a full state dict (``'full'``, the
+    default here; MMEngine's is ``'local'``): local and sharded state dicts
+    hold ``ShardedTensor`` objects, which a checkpoint loaded with
+    ``weights_only=True`` (as fqzoo loads every checkpoint) cannot hold, so
+    such a run could never be resumed.
 
     Args:
-        **kwargs: ``FSDPStrategy``'s (``model_wrapper``, ``state_dict_cfg``,
+        state_dict_cfg (str | dict): as in ``FSDPStrategy``, full state
+            dicts only. Defaults to ``'full'``.
+        **kwargs: ``FSDPStrategy``'s (``model_wrapper``,
             ``activation_checkpointing`` ...).
     """
+
+    def __init__(self, *, state_dict_cfg: Union[str, dict] = 'full',
+                 **kwargs) -> None:
+        super().__init__(state_dict_cfg=state_dict_cfg, **kwargs)
+        if self.state_dict_type != StateDictType.FULL_STATE_DICT:
+            raise ValueError(
+                f'TokenizerFSDPStrategy writes full state dicts only '
+                f'(state_dict_cfg=\'full\'), got {state_dict_cfg!r}: '
+                f'{self.state_dict_type.name} checkpoints hold ShardedTensor '
+                f'objects, which fqzoo\'s weights_only=True loading refuses, '
+                f'so the run could not be resumed')
 
     def _setup_distributed(self, launcher: str = 'pytorch',
                            backend: str = 'nccl', **kwargs) -> None:
@@ -107,6 +137,10 @@ class TokenizerFSDPStrategy(FSDPStrategy):
         if not torch.cuda.is_available():
             self.model_wrapper = dict(self.model_wrapper or {},
                                       device_id=torch.device('cpu'))
+            for config in (self.state_dict_config,
+                           self.optim_state_dict_config):
+                if hasattr(config, 'offload_to_cpu'):
+                    config.offload_to_cpu = False
         return super()._wrap_model(model)
 
     def prepare(self, model: Union[nn.Module, dict], *,
@@ -135,15 +169,25 @@ class TokenizerFSDPStrategy(FSDPStrategy):
             wrapper.clip_func = partial(clip_grad_norm_sharded, model)
         return wrapper
 
+    def load_optim_state_dict(self, state_dict: dict) -> None:
+        """Load an optimizer state saved by :meth:`optim_state_dict` (for
+        ``state_dict_cfg='full'``: rank 0's full state, keyed by parameter
+        name) onto this rank's shards.
+
+        Args:
+            state_dict (dict): the checkpoint's ``optimizer`` entry.
+        """
+        self.optim_wrapper.load_state_dict(FSDP.optim_state_dict_to_load(
+            self.model, self.optim_wrapper.optimizer, state_dict))
+
     def _move_to_shards(self, optimizer: torch.optim.Optimizer,
                         wrapper: OptimWrapper, model: nn.Module) -> None:
         """Point ``optimizer``'s parameter groups (built on the unsharded
         model, identified by ``self.id_to_name``) at the FSDP model's
         parameters of the same names, in place, and give it to ``wrapper``.
-        (MMEngine's own conversion calls ``FSDP.optim_state_dict_to_load``
-        with its arguments out of order; a new optimizer built from
-        ``optimizer.defaults`` would fail for AdamW, whose defaults hold
-        ``decoupled_weight_decay``, which its constructor does not take.)
+        (A new optimizer built from ``optimizer.defaults`` would fail for
+        AdamW, whose defaults hold ``decoupled_weight_decay``, which its
+        constructor does not take.)
         """
         if any(optimizer.state.values()):
             raise ValueError('the optimizer of an OptimWrapper given to '

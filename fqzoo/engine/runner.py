@@ -119,14 +119,7 @@ class TokenizerRunner(Runner):
         included) built as :class:`AtomicCheckpointHook`, and ``None``
         turning off a default hook that fqzoo's configs add (such as
         ``non_finite``), not only one of MMEngine's."""
-        hooks = {name: hook for name, hook in (hooks or {}).items()
-                 if hook is not None or name in MMENGINE_DEFAULT_HOOKS}
-        checkpoint = hooks.get('checkpoint', dict(type='CheckpointHook',
-                                                  interval=1))
-        if isinstance(checkpoint, dict) and checkpoint.get('type') in (
-                'CheckpointHook', 'mmengine.CheckpointHook', CheckpointHook):
-            hooks['checkpoint'] = dict(checkpoint, type=AtomicCheckpointHook)
-        super().register_default_hooks(hooks)
+        super().register_default_hooks(fqzoo_default_hooks(hooks))
 
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str,
@@ -153,17 +146,7 @@ class TokenizerRunner(Runner):
         resumes from the newest complete checkpoint of the work dir (with a
         warning naming a ``last_checkpoint`` target that is missing or
         truncated) rather than whatever ``last_checkpoint`` names."""
-        if self._resume and self._load_from is None and not self._has_loaded:
-            found = ckpt_utils.find_resumable_checkpoint(self.work_dir,
-                                                         self.logger)
-            if found is None:
-                self.logger.info(f'No complete checkpoint in '
-                                 f'{self.work_dir}: training from scratch.')
-                self._resume = False
-            else:
-                self.logger.info(f'Auto resumed from the newest complete '
-                                 f'checkpoint {found}.')
-                self._load_from = found
+        choose_resumable_checkpoint(self)
         super().load_or_resume()
 
     def register_hooks(
@@ -172,6 +155,40 @@ class TokenizerRunner(Runner):
             custom_hooks: Optional[List[HookConfig]] = None) -> None:
         super().register_hooks(default_hooks, custom_hooks)
         register_fqzoo_hooks(self)
+
+
+def fqzoo_default_hooks(
+        hooks: Optional[Dict[str, HookConfig]]) -> Dict[str, HookConfig]:
+    """A config's ``default_hooks`` as fqzoo's runners register them: a
+    ``CheckpointHook`` config (MMEngine's default included) becomes
+    :class:`AtomicCheckpointHook`, and ``None`` turns off any default hook,
+    not only one of MMEngine's."""
+    hooks = {name: hook for name, hook in (hooks or {}).items()
+             if hook is not None or name in MMENGINE_DEFAULT_HOOKS}
+    checkpoint = hooks.get('checkpoint', dict(type='CheckpointHook',
+                                              interval=1))
+    if isinstance(checkpoint, dict) and checkpoint.get('type') in (
+            'CheckpointHook', 'mmengine.CheckpointHook', CheckpointHook):
+        hooks['checkpoint'] = dict(checkpoint, type=AtomicCheckpointHook)
+    return hooks
+
+
+def choose_resumable_checkpoint(runner) -> None:
+    """Before ``load_or_resume``: a runner asked to resume without a path
+    (``resume=True``) resumes from the newest complete checkpoint of its
+    work dir (:func:`~fqzoo.utils.checkpoint.find_resumable_checkpoint`),
+    or trains from scratch when there is none."""
+    if runner._resume and runner._load_from is None and not runner._has_loaded:
+        found = ckpt_utils.find_resumable_checkpoint(runner.work_dir,
+                                                     runner.logger)
+        if found is None:
+            runner.logger.info(f'No complete checkpoint in '
+                               f'{runner.work_dir}: training from scratch.')
+            runner._resume = False
+        else:
+            runner.logger.info(f'Auto resumed from the newest complete '
+                               f'checkpoint {found}.')
+            runner._load_from = found
 
 
 def register_fqzoo_hooks(runner) -> None:

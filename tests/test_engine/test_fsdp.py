@@ -1,7 +1,8 @@
 """FSDP through TokenizerFlexibleRunner: the FAR-L FSDP config's wrap policy
 picks every transformer block, and two gloo processes on CPU train a tiny
-FAR to the same weights as DDP (weight-decay groups and gradient clipping
-over the whole gradient included)."""
+FAR to the same weights and the same EMA as DDP (weight-decay groups and
+gradient clipping over the whole gradient included). Resume, atomic saves
+and bf16 mixed precision: test_fsdp_resume.py."""
 import os
 import sys
 from pathlib import Path
@@ -68,6 +69,14 @@ def test_wrap_policy_names_classes_by_dotted_path():
                                 module_types=['TransformerBlock'])
 
 
+def test_strategy_writes_full_state_dicts_only():
+    assert TokenizerFSDPStrategy().state_dict_type.name == 'FULL_STATE_DICT'
+    with pytest.raises(ValueError, match="full state dicts only .*got "
+                       "'local': LOCAL_STATE_DICT checkpoints hold "
+                       "ShardedTensor objects"):
+        TokenizerFSDPStrategy(state_dict_cfg='local')
+
+
 def test_strategy_without_flexible_runner_is_refused(tmp_path):
     config = tmp_path / 'c.py'
     config.write_text(f"_base_ = ['{REPO}/configs/far/far_tiny_fmnist.py']\n"
@@ -78,7 +87,8 @@ def test_strategy_without_flexible_runner_is_refused(tmp_path):
 
 
 # deterministic training from the same weights: no dropout; SGD so that a
-# decay or clipping difference shows in the weights; clipping always active
+# decay or clipping difference shows in the weights; clipping always active;
+# an EMA (ShardedEMAHook under FSDP) that moves far from the weights
 _DETERMINISTIC = '''
 load_from = '{init}'
 model = dict(class_dropout=0.0,
@@ -89,8 +99,8 @@ optim_wrapper = dict(_delete_=True, type='OptimWrapper',
                      optimizer=dict(type='SGD', lr=0.5, weight_decay=0.5),
                      paramwise_cfg=dict(flat_decay_mult=0.0),
                      clip_grad=dict(max_norm=0.05))
-custom_hooks = []
-default_hooks = dict(checkpoint=dict(interval=2))
+custom_hooks = [dict(type='EMAHook', momentum=0.5)]
+default_hooks = dict(checkpoint=dict(interval=1))
 '''
 
 
@@ -112,15 +122,23 @@ def _write(tmp_path: Path, name: str, codes: Path, extra: str) -> Path:
     return config
 
 
-def _train(config: Path) -> dict:
-    """2 iterations with tools/dist_train.sh on 2 processes; the weights."""
+def _train(config: Path) -> list:
+    """2 iterations with tools/dist_train.sh on 2 processes; the two
+    checkpoints."""
     port = 29500 + (os.getpid() + len(config.stem)) % 2000
     proc = run_tool(['bash', 'tools/dist_train.sh', str(config), '2'],
                     timeout=150, env={'PORT': str(port)})
     assert 'Distributed training: True' in proc.stdout + proc.stderr
-    cfg = Config.fromfile(str(config))
-    return torch.load(Path(cfg.work_dir) / 'iter_2.pth', map_location='cpu',
-                      weights_only=True)['state_dict']
+    work_dir = Path(Config.fromfile(str(config)).work_dir)
+    return [torch.load(work_dir / f'iter_{i}.pth', map_location='cpu',
+                       weights_only=True) for i in (1, 2)]
+
+
+def _trained(checkpoint: dict) -> dict:
+    """The trained weights of a checkpoint EMAHook wrote (the average is
+    under ``state_dict``, what a deployment loads)."""
+    return {k[len('module.'):]: v for k, v in
+            checkpoint['ema_state_dict'].items() if k.startswith('module.')}
 
 
 @pytest.mark.slow
@@ -135,9 +153,23 @@ def test_fsdp_on_cpu_trains_like_ddp(tmp_path):
     init = GENERATORS.build(Config.fromfile(str(ddp_config)).model)
     init = {k: v.detach().clone() for k, v in init.state_dict().items()}
     torch.save(dict(state_dict=init, meta=dict()), tmp_path / 'init.pth')
-    ddp, fsdp = _train(ddp_config), _train(fsdp_config)
+    (ddp_1, ddp_2), (fsdp_1, fsdp_2) = _train(ddp_config), _train(fsdp_config)
+    ddp, fsdp = _trained(ddp_2), _trained(fsdp_2)
     assert fsdp.keys() == ddp.keys() == init.keys()
     for key, value in ddp.items():
         assert not torch.equal(value, init[key]), f'{key} did not train'
         torch.testing.assert_close(fsdp[key], value, rtol=1e-4, atol=1e-6,
                                    msg=key)
+    # the EMA copies the weights after step 1 (w1), then moves halfway to
+    # w2: FSDP's average of shards is the whole model's
+    w1 = _trained(ddp_1)
+    assert ddp_2['ema_state_dict']['steps'] == fsdp_2['ema_state_dict'][
+        'steps'] == 2
+    for key, value in ddp_2['state_dict'].items():
+        expected = torch.lerp(w1[key], ddp[key], 0.5)
+        assert not torch.equal(expected, ddp[key]), key
+        torch.testing.assert_close(value, expected, rtol=0, atol=0, msg=key)
+        torch.testing.assert_close(fsdp_2['state_dict'][key], expected,
+                                   rtol=1e-4, atol=1e-6, msg=key)
+    for key, value in fsdp_1['state_dict'].items():
+        assert torch.equal(value, _trained(fsdp_1)[key]), key

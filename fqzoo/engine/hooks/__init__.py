@@ -5,7 +5,8 @@ from .non_finite import NonFiniteError, NonFiniteGuardHook
 from .random_state import RandomStateHook
 from .reconstruction_grid import ReconstructionGridHook
 from .safe_checkpoint import SafeCheckpointHook
+from .sharded_ema import ShardedEMAHook
 
 __all__ = ['AtomicCheckpointHook', 'CodebookHealthHook', 'NonFiniteError',
            'NonFiniteGuardHook', 'RandomStateHook', 'ReconstructionGridHook',
-           'SafeCheckpointHook']
+           'SafeCheckpointHook', 'ShardedEMAHook']
