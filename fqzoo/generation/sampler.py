@@ -30,6 +30,7 @@ from fqzoo.utils.token_layout import index_dtype
 from .outputs import GRID, RECORD, SAMPLES, assemble_outputs, samples_complete
 from .plan import balanced_labels, check_classes, sample_seeds
 from .provenance import check_pairing
+from .released import resize_for_eval
 from .shards import (
     load_json,
     shard_complete,
@@ -51,7 +52,8 @@ def _sync(device: torch.device) -> None:
 
 @torch.no_grad()
 def sample_batch(generator, tokenizer, labels: np.ndarray, seeds: np.ndarray,
-                 **sampling) -> Tuple[Tensor, np.ndarray, Tuple[float, float]]:
+                 eval_size: Optional[int] = None, **sampling
+                 ) -> Tuple[Tensor, np.ndarray, Tuple[float, float]]:
     """Tokens and decoded images of one batch, each sample with its seed.
 
     Args:
@@ -61,9 +63,12 @@ def sample_batch(generator, tokenizer, labels: np.ndarray, seeds: np.ndarray,
         seeds (np.ndarray): ``[B]`` seeds, one ``torch.Generator`` each (on
             the generator's device type: CPU and CUDA draw different
             streams from one seed).
+        eval_size (int, optional): side the decoded images are resized to
+            (bicubic, as the release scripts' ``--image-size-eval``).
+            Defaults to None (as decoded).
         **sampling: ``generate``'s arguments (``cfg_scale``,
             ``temperature``, ``top_k``, ``top_p``, ``use_cache``,
-            ``cfg_schedule``).
+            ``cfg_schedule``, ``cfg_interval``).
 
     Returns:
         tuple: ``LongTensor[B, G, h, w]`` on CPU, uint8 images
@@ -77,7 +82,8 @@ def sample_batch(generator, tokenizer, labels: np.ndarray, seeds: np.ndarray,
     _sync(device)
     generated = time.perf_counter()
     tok_device = _device(tokenizer)
-    images = tokenizer.decode(tokens.to(tok_device))
+    images = resize_for_eval(tokenizer.decode(tokens.to(tok_device)),
+                             eval_size)
     images = to_uint8(images).permute(0, 2, 3, 1).cpu().numpy()
     _sync(tok_device)
     decoded = time.perf_counter()
@@ -138,7 +144,8 @@ def run_sampling(generator, tokenizer, out_dir: Union[str, Path], *,
                  num: int, classes: Optional[Sequence[int]] = None,
                  cfg_scale: SamplingArg = 1.0, temperature: SamplingArg = 1.0,
                  top_k: SamplingArg = 0, top_p: SamplingArg = 1.0,
-                 cfg_schedule: str = 'constant', use_cache: bool = True,
+                 cfg_schedule: str = 'constant', cfg_interval: float = -1,
+                 eval_size: Optional[int] = None, use_cache: bool = True,
                  seed: int = 0, batch_size: int = 32, shard_size: int = 1000,
                  rank: int = 0, world_size: int = 1,
                  barrier: Callable[[], None] = no_barrier,
@@ -163,6 +170,12 @@ def run_sampling(generator, tokenizer, out_dir: Union[str, Path], *,
         cfg_scale, temperature, top_k, top_p: ``generate``'s sampling
             arguments, one value or one per sub-token.
         cfg_schedule (str): Defaults to 'constant'.
+        cfg_interval (float): LlamaGen's ``cfg_interval`` (-1: every
+            position guided). Defaults to -1.
+        eval_size (int | str, optional): side the images are resized to,
+            bicubic, before they are saved (``'auto'``: 256 for larger
+            images, LlamaGen's 384-px models). Defaults to None (as
+            decoded).
         use_cache (bool): KV caches (same tokens, faster). Defaults to True.
         seed (int): sample ``i`` is drawn with seed ``seed + i``.
             Defaults to 0.
@@ -200,6 +213,11 @@ def run_sampling(generator, tokenizer, out_dir: Union[str, Path], *,
     labels = balanced_labels(num, classes)
     sampling = dict(cfg_scale=cfg_scale, temperature=temperature,
                     top_k=top_k, top_p=top_p, cfg_schedule=cfg_schedule)
+    # recorded only when set, so folders made before they existed resume
+    if cfg_interval != -1:
+        sampling['cfg_interval'] = cfg_interval
+    if eval_size is not None:
+        sampling['eval_size'] = eval_size
     settings = dict(identity or {}, num=num, classes=classes, seed=seed,
                     shard_size=shard_size,
                     rng_device=_device(generator).type, **sampling)

@@ -20,15 +20,20 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 from torch import Tensor, nn
 
 from fqzoo.registry import GENERATORS, MODELS
+from fqzoo.utils.token_layout import generator_layout
 
 from .layers import init_linear_embedding
 from .sampling import (
     CFG_SCHEDULES,
+    PROTOCOLS,
     Rngs,
     cfg_scale_at,
     draw,
+    draw_released,
     guide,
+    guided_at,
     per_token,
+    released_guidance,
 )
 from .token_layout import TokenSource, resolve_token_layout
 
@@ -155,6 +160,13 @@ class AutoregressiveGenerator(BaseModel):
     def seq_len(self) -> int:
         return self.grid_size[0] * self.grid_size[1]
 
+    def token_layout(self, image_sizes: Sequence = ()) -> dict:
+        """Its ``codebook_sizes`` and ``grid``
+        (:func:`fqzoo.utils.token_layout.generator_layout`); the rest of
+        the layout comes from the codes it trains on. ``image_sizes`` is
+        ignored (a generator models one grid)."""
+        return generator_layout(self)
+
     # ------------------------------------------------------------ helpers
     def _flat_tokens(self, indices: Tensor) -> Tensor:
         """``[B, G, h, w]`` -> ``[B, h*w, G]`` (raster order), checked."""
@@ -258,16 +270,18 @@ class AutoregressiveGenerator(BaseModel):
                  top_k: Union[int, Sequence] = 0,
                  top_p: Union[float, Sequence] = 1.0,
                  rng: Rngs = None, use_cache: bool = True,
-                 cfg_schedule: str = 'constant') -> Tensor:
+                 cfg_schedule: str = 'constant', cfg_interval: float = -1,
+                 protocol: str = 'fqzoo') -> Tensor:
         """Sample token grids for ``labels``.
 
         Args:
             labels (Tensor): ``[B]`` class labels.
             cfg_scale (float | Sequence[float]): classifier-free guidance
-                scale, one for all sub-tokens or one each; 1 disables it.
-                Defaults to 1.
-            temperature (float | Sequence[float]): 0 takes the argmax.
-                Defaults to 1.
+                scale, one for all sub-tokens or one each; 1 disables it
+                (``'released'``: guidance only when the scales are above
+                1). Defaults to 1.
+            temperature (float | Sequence[float]): 0 takes the argmax
+                (``'released'``: divides by 1e-5 and draws). Defaults to 1.
             top_k (int | Sequence[int]): 0 keeps every code. Defaults to 0.
             top_p (float | Sequence[float]): 1 keeps every code.
                 Defaults to 1.
@@ -279,6 +293,16 @@ class AutoregressiveGenerator(BaseModel):
             cfg_schedule (str): ``'constant'`` or ``'linear'`` (the scale
                 rises from 1 at the first position to ``cfg_scale`` at the
                 last). Defaults to 'constant'.
+            cfg_interval (float): LlamaGen's ``cfg_interval``: -1 guides
+                every position, else positions after ``cfg_interval + 1``
+                take the conditional logits unguided. Defaults to -1.
+            protocol (str): ``'fqzoo'`` (filter, then divide by the
+                temperature; guide when any scale differs from 1) or
+                ``'released'`` (LlamaGen's ``generate`` and FAR's
+                ``generate_fq``: divide, then filter; guide when the scales
+                exceed 1; with one ``rng`` seeded as ``torch.manual_seed``
+                seeds the global generator, the same tokens as the
+                release). Defaults to 'fqzoo'.
 
         Returns:
             Tensor: ``LongTensor[B, G, h, w]`` for the tokenizer's ``decode``.
@@ -291,9 +315,18 @@ class AutoregressiveGenerator(BaseModel):
         if cfg_schedule not in CFG_SCHEDULES:
             raise ValueError(f'cfg_schedule must be one of {CFG_SCHEDULES}, '
                              f'got {cfg_schedule!r}')
+        if protocol not in PROTOCOLS:
+            raise ValueError(f'protocol must be one of {PROTOCOLS}, got '
+                             f'{protocol!r}')
+        released = protocol == 'released'
+        if released and cfg_schedule != 'constant':
+            raise ValueError(f'cfg_schedule {cfg_schedule!r} is fqzoo\'s: the '
+                             'released samplers guide with a constant scale')
+        sample = draw_released if released else draw
         labels = self._check_labels(labels)
         batch = len(labels)
-        guided = any(float(s) != 1.0 for s in scales)
+        guided = (released_guidance(scales) if released
+                  else any(float(s) != 1.0 for s in scales))
         if guided:
             labels = torch.cat([labels, torch.full_like(labels,
                                                         self.num_classes)])
@@ -319,10 +352,12 @@ class AutoregressiveGenerator(BaseModel):
 
                 def pick(g: int, logits: Tensor, t: int = t) -> Tensor:
                     if guided:
+                        cond, uncond = logits.chunk(2)
                         scale = cfg_scale_at(float(scales[g]), t,
                                              self.seq_len, cfg_schedule)
-                        logits = guide(*logits.chunk(2), scale)
-                    idx = draw(logits, temps[g], ks[g], ps[g], rng)
+                        logits = (guide(cond, uncond, scale)
+                                  if guided_at(t, cfg_interval) else cond)
+                    idx = sample(logits, temps[g], ks[g], ps[g], rng)
                     return idx.repeat(copies)
 
                 tokens[:, t] = self.head.sample(state, pick,

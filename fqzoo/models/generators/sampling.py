@@ -7,6 +7,14 @@ probability exceeds p (the code that crosses p is kept). Every function
 works on ``[B, V]`` logits; ``rng`` may be one ``torch.Generator`` or a
 list of B of them (one per sample, so a sample's tokens depend only on its
 own seed, whatever batch it is drawn in).
+
+Two protocols (``PROTOCOLS``): fqzoo's filters the logits first and then
+divides by the temperature (:func:`draw`), so top-p is a fraction of the
+model's own distribution whatever the temperature; the released samplers
+of LlamaGen (``autoregressive/models/generate.py``) and FQGAN's FAR
+(``autoregressive/models/generate_dual.py``) divide first and filter the
+sharpened distribution (:func:`draw_released`), which gives their tokens
+for the same seed. docs/generators.md lists every difference.
 """
 from typing import List, Sequence, Union
 
@@ -15,6 +23,10 @@ from torch import Tensor
 
 Rngs = Union[None, torch.Generator, Sequence[torch.Generator]]
 CFG_SCHEDULES = ('constant', 'linear')
+PROTOCOLS = ('fqzoo', 'released')
+# The released samplers divide by max(temperature, 1e-5): temperature 0 is
+# a near-argmax that still draws from the random generator.
+RELEASED_MIN_TEMPERATURE = 1e-5
 
 
 def guide(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
@@ -69,7 +81,13 @@ def draw(logits: Tensor, temperature: float = 1.0, top_k: int = 0,
     logits = filter_logits(logits.float(), top_k, top_p)
     if temperature == 0:
         return logits.argmax(dim=-1)
-    probs = torch.softmax(logits / temperature, dim=-1)
+    return multinomial(torch.softmax(logits / temperature, dim=-1), rng)
+
+
+def multinomial(probs: Tensor, rng: Rngs = None) -> Tensor:
+    """One index per row of ``probs [B, V]``: one ``torch.multinomial``
+    call over the batch with one random generator (as the released
+    samplers draw), or row i with ``rng[i]``."""
     if isinstance(rng, (list, tuple)):
         if len(rng) != len(probs):
             raise ValueError(f'{len(rng)} random generators for '
@@ -77,6 +95,59 @@ def draw(logits: Tensor, temperature: float = 1.0, top_k: int = 0,
         return torch.cat([torch.multinomial(p[None], 1, generator=g)[0]
                           for p, g in zip(probs, rng)])
     return torch.multinomial(probs, 1, generator=rng)[:, 0]
+
+
+def filter_logits_released(logits: Tensor, top_k: int = 0,
+                           top_p: float = 1.0) -> Tensor:
+    """The released samplers' top-k / top-p filter (Hugging Face's
+    ``top_k_top_p_filtering`` with one code kept at least).
+
+    It keeps the same codes as :func:`filter_logits` in exact arithmetic;
+    the nucleus is tested on the cumulative sum shifted by one position
+    (``cumsum[i - 1] > top_p`` drops code i) instead of ``cumsum[i] -
+    p[i]``, the release's rounding, so a code on the edge of ``top_p`` is
+    kept or dropped as the release does.
+
+    Args:
+        logits (Tensor): ``[B, V]``.
+        top_k (int): 0 keeps all. Defaults to 0.
+        top_p (float): 1 keeps all. Defaults to 1.
+
+    Returns:
+        Tensor: a new tensor.
+    """
+    if not 0 < top_p <= 1:
+        raise ValueError(f'top_p must be in (0, 1], got {top_p}')
+    if top_k < 0:
+        raise ValueError(f'top_k must be >= 0, got {top_k}')
+    logits = logits.clone()
+    if top_k > 0:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]),
+                         dim=-1).values[..., -1:]
+        logits[logits < kth] = float('-inf')
+    if top_p < 1:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        cumulative = torch.cumsum(torch.softmax(sorted_logits, dim=-1),
+                                  dim=-1)
+        drop_sorted = torch.zeros_like(cumulative, dtype=torch.bool)
+        drop_sorted[..., 1:] = cumulative[..., :-1] > top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits[drop] = float('-inf')
+    return logits
+
+
+def draw_released(logits: Tensor, temperature: float = 1.0, top_k: int = 0,
+                  top_p: float = 1.0, rng: Rngs = None) -> Tensor:
+    """Sample one index per row as the released samplers do: divide by
+    ``max(temperature, 1e-5)``, then filter, softmax and
+    ``torch.multinomial`` (temperature 0 is therefore a near-argmax that
+    still draws from ``rng``)."""
+    if temperature < 0:
+        raise ValueError(f'temperature must be >= 0, got {temperature}')
+    logits = logits.float() / max(temperature, RELEASED_MIN_TEMPERATURE)
+    if top_k > 0 or top_p < 1:
+        logits = filter_logits_released(logits, top_k, top_p)
+    return multinomial(torch.softmax(logits, dim=-1), rng)
 
 
 def per_token(value, num_tokens: int, name: str) -> List:
@@ -105,6 +176,35 @@ def cfg_scale_at(scale: float, step: int, num_steps: int,
         return 1 + (scale - 1) * frac
     raise ValueError(f"cfg_schedule must be 'constant' or 'linear', "
                      f'got {schedule!r}')
+
+
+def guided_at(step: int, cfg_interval: float = -1) -> bool:
+    """Whether position ``step`` is guided under LlamaGen's
+    ``cfg_interval``: every position when it is -1 (or less), else the
+    first ``cfg_interval + 2`` (the release counts its decode steps after
+    the first position, which is always guided, and stops guiding once the
+    step index exceeds ``cfg_interval``)."""
+    return not (cfg_interval > -1 and step - 1 > cfg_interval)
+
+
+def released_guidance(scales: Sequence[float]) -> bool:
+    """The released samplers' guidance gate: guide when the first
+    sub-token's scale exceeds 1 (not when any scale differs from 1).
+
+    Raises:
+        ValueError: some sub-tokens above 1 and some not; the released FAR
+            sampler then splits unguided logits or stacks guided ones
+            (a wrong pairing or a shape error), so no released tokens exist
+            to match.
+    """
+    above = [float(s) > 1 for s in scales]
+    if any(above) and not all(above):
+        raise ValueError(f'cfg_scale {list(scales)}: under the released '
+                         'protocol every sub-token\'s scale must be above 1 '
+                         '(guided) or none (the released FAR sampler guides '
+                         'the batch by cfg_scale[0] and each sub-token by '
+                         'its own scale, and fails on a mix)')
+    return above[0]
 
 
 def rngs_for(seeds: Sequence[int],

@@ -247,7 +247,12 @@ def test_greedy_guided_generation_equals_decoding_by_hand(head):
             (dict(cfg_scale=25.0), lambda g, t: 25.0),
             (dict(cfg_scale=[25.0, 1.0]), lambda g, t: [25.0, 1.0][g]),
             (dict(cfg_scale=25.0, cfg_schedule='linear'),
-             lambda g, t: 1 + 24.0 * t / 3)]:
+             lambda g, t: 1 + 24.0 * t / 3),
+            # LlamaGen's cfg_interval 0: positions 0 and 1 guided, then not
+            (dict(cfg_scale=25.0, cfg_interval=0),
+             lambda g, t: 25.0 if t <= 1 else 1.0),
+            (dict(cfg_scale=25.0, cfg_interval=1.5),
+             lambda g, t: 25.0 if t <= 2 else 1.0)]:
         out = gen.generate(labels, temperature=0, **kwargs)
         assert torch.equal(out, decode_by_hand(gen, labels, scale)), kwargs
     # the guidance changes the result (the check above is not vacuous)
