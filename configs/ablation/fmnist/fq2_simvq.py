@@ -1,0 +1,5 @@
+# configs/ablation/fq2_simvq.py on Fashion-MNIST (see fq2.py here).
+_base_ = ['./fq2_plain.py']
+model = dict(
+    quantizer=dict(quantizer=dict(_delete_=True, type='SimVQ',
+                                  codebook_size=512, embed_dim=8, beta=0.25)))

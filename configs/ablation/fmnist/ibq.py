@@ -1,0 +1,5 @@
+# configs/ablation/ibq.py on Fashion-MNIST (see fq2.py here).
+_base_ = ['./vq.py']
+model = dict(
+    quantizer=dict(_delete_=True, type='IndexBackpropQuantizer',
+                   codebook_size=1024, embed_dim=8))
