@@ -166,9 +166,9 @@ def test_draw_rejects_bad_arguments():
 def test_rngs_for_are_seeded():
     rngs = rngs_for([4, 7])
     for rng, seed in zip(rngs, (4, 7)):
-        ref = torch.Generator().manual_seed(seed)
+        ref_rng = torch.Generator().manual_seed(seed)
         assert torch.equal(torch.rand(3, generator=rng),
-                           torch.rand(3, generator=ref))
+                           torch.rand(3, generator=ref_rng))
 
 
 # -------------------------------------------------------------- guidance
