@@ -21,7 +21,9 @@ temporaries would exceed ``--naive-max-gib``.
 
 LFQ / BSQ use ``D = s`` bits; FSQ uses the FSQ paper's levels for ``2^10``
 ... ``2^16`` and ``8^6 = 2^18``; FQ splits the latent over two ``2^s``
-sub-codebooks; RVQ has 4 levels of ``2^s`` codes.
+sub-codebooks; RVQ has 4 levels of ``2^s`` codes; SimVQ and IBQ use
+``D = 8`` like VQ (tools/benchmarks/ibq_memory.py compares IBQ with the
+released module).
 
 Example:
     python tools/benchmarks/quantizers.py --tokens 16384 --log2-sizes 10 14
@@ -64,6 +66,9 @@ SIZED: Dict[str, Callable[[int], Optional[dict]]] = {
         entropy_groups=2 if s % 2 == 0 else 1),
     'BSQ': lambda s: dict(type='BSQ', embed_dim=s),
     'FSQ': fsq_cfg,
+    'SimVQ': lambda s: dict(type='SimVQ', codebook_size=2 ** s, embed_dim=8),
+    'IndexBackpropQuantizer': lambda s: dict(
+        type='IndexBackpropQuantizer', codebook_size=2 ** s, embed_dim=8),
 }
 
 

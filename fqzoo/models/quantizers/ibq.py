@@ -8,11 +8,12 @@ value is the hard code, its gradient passes through the softmax over all
 gradient, which keeps large codebooks in use.
 
 That softmax is an ``[N, K]`` matrix (16 GiB in float32 at 16384 tokens and
-``2^18`` codes). :func:`index_backprop` computes the forward and the
-backward a block of ``[tokens, codes]`` at a time (a custom
-:class:`torch.autograd.Function`), so peak extra memory is a few blocks
-(tens of MiB by default) whatever ``K``; docs/benchmarks.md compares it with
-the released module.
+``2^18`` codes), and so is the entropy loss's. :func:`index_backprop` and
+:func:`blocked_entropy_loss` compute forward and backward a block of
+``[tokens, codes]`` at a time (custom autograd functions
+that recompute each block's softmax from saved row statistics), so the
+extra memory is a few 4 MiB blocks plus the ``[K, D]`` codebook gradients,
+whatever ``N``; docs/benchmarks.md compares it with the released module.
 
 Checked against the released module (TencentARC/SEED-Voken,
 ``src/IBQ/modules/vqvae/quantize.py``, class ``IndexPropagationQuantize``):
@@ -288,8 +289,8 @@ class IndexBackpropQuantizer(BaseQuantizer):
       entropy_batch_weight * entropy of the mean)`` of ``softmax(z E^T / T)``
       (the release's ``compute_entropy_loss`` with
       ``sample_minimization_weight = 1``; its weight 0.05 sits in the
-      released loss module, here in the quantizer), blocked like the VQ
-      entropy loss.
+      released loss module, here in the quantizer), in blocks
+      (:func:`blocked_entropy_loss`).
 
     Released facts kept: codes initialised ``N(0, 1)`` (``nn.Embedding``'s
     default), no normalisation (the release's ``cosine_similarity`` argument
