@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 
 from fqzoo.apis import init_generator
-from fqzoo.models.generators.released import convert_released
+from fqzoo.converters import convert_released
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -217,6 +217,10 @@ def test_converted_generator_computes_the_released_logits(tmp_path, case):
     assert meta['source'] == ('FoundationVision/LlamaGen'
                               if c['family'] == 'llamagen'
                               else 'showlab/FQGAN')
+    assert meta['family'] == c['family']
+    assert meta['layout'] == {1: 'c2i', 2: 'dual', 3: 'triple'}[c['G']]
+    assert meta['token_layout']['codebook_sizes'] == [c['V']] * c['G']
+    assert meta['token_layout']['grid'] == [GRID, GRID]
     cfg = Config.fromfile(str(cfg_path))
     assert cfg.default_scope == 'fqzoo'
     model = cfg.model
@@ -346,8 +350,8 @@ MALFORMED = {
     'no token embedding': (
         'llamagen', lambda s: edit(s, without('tok_embeddings.')), [],
         KeyError, r'release\.pt \(model\): Missing key "tok_embeddings\.'
-        r'weight" \(LlamaGen\) or "tok_embeddings_1\.weight" \(FAR\).*keys: '
-        r'\[\W*cls_embedding'),
+        r'weight" \(LlamaGen GPT\): not a released llamagen checkpoint '
+        r'\(keys: \[\W*cls_embedding'),
     'no class embedding': (
         'far_dual', lambda s: edit(s, without('cls_embedding.')), [],
         KeyError, r'release\.pt \(model\): Missing key "cls_embedding\.'
@@ -397,7 +401,7 @@ def test_unknown_family_is_named(tmp_path):
     c = CASES['llamagen']
     src, _, _ = convert(tmp_path, c, {'model': random_release(c)})
     with pytest.raises(ValueError, match=r"family must be one of \['far', "
-                       r"'llamagen'\], got 'gpt'"):
+                       r"'fqgan', 'llamagen', 'llamagen_vq'\], got 'gpt'"):
         convert_released(src, 'gpt', num_heads=c['H'])
     _, model_cfg = convert_released(src, 'llamagen', num_heads=c['H'])
     assert model_cfg['codebook_sizes'] == [c['V']]

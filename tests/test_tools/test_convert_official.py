@@ -9,6 +9,9 @@ import torch.nn.functional as F
 from mmengine.config import Config
 
 from fqzoo.apis import init_tokenizer
+from fqzoo.converters import fqgan_key_table
+from fqzoo.converters.fqgan import BRANCHES, model_config
+from fqzoo.converters.model import build_model
 
 REPO = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
@@ -43,14 +46,14 @@ def synthetic_release(model, variant):
     plus the released usage buffers."""
     semantic = [i for i, r in enumerate(model.regularizers)
                 if hasattr(r, 'head')]
-    pairs = official.prefix_map(variant, semantic)
+    table = fqgan_key_table(variant, semantic)
     rng = torch.Generator().manual_seed(0)
     state, expected = {}, {}
     for name, param in model.named_parameters():
         value = torch.randn(param.shape, generator=rng)
-        state[official.released_key(name, pairs)] = value
+        state[table.to_released(name)] = value
         expected[name] = value
-    for branch, _ in official.BRANCHES[variant]:
+    for branch, _ in BRANCHES[variant]:
         state[f'quantize_{branch}.codebook_used'] = torch.zeros(65536)
     return state, expected
 
@@ -59,7 +62,7 @@ def synthetic_release(model, variant):
 def test_convert_load_and_run(tmp_path, variant, k):
     config = tmp_path / f'tiny_{variant}.py'
     config.write_text(TINY.replace('{k}', str(k)))
-    model = official.build_inference_model(config)
+    model = build_model(model_config(config), 'cpu')
     state, expected = synthetic_release(model, variant)
     keys = set(state)
     # The released layout, spot-checked against showlab/FQGAN's names.
@@ -76,15 +79,26 @@ def test_convert_load_and_run(tmp_path, variant, k):
             f'{pred}.class_embedding', f'{pred}.ln_post.weight',
             f'{pred}.transformer.0.ln_1.weight'} <= keys
     src, dst = tmp_path / 'release.pt', tmp_path / 'fqzoo.pth'
+    out_config = tmp_path / 'converted.py'
     torch.save({'model': state}, src)
-    official.main([str(src), str(dst), '--variant', variant,
+    official.main([str(src), str(dst), '--out-config', str(out_config),
                    '--config', str(config)])
 
     out = torch.load(dst, weights_only=True)
-    assert out['meta']['variant'] == variant
-    assert len(out['meta']['dropped']) == k
-    cfg = Config.fromfile(str(config))
-    tok = init_tokenizer(cfg, dst)
+    meta = out['meta']
+    assert (meta['family'], meta['layout']) == ('fqgan', variant)
+    assert sorted(meta['dropped']) == sorted(
+        f'quantize_{b}.codebook_used' for b, _ in BRANCHES[variant])
+    # 4x4 adapter grid at downsample 2: 8x8 images; a semantic branch is
+    # named after its regularizer's loss (unnamed: loss_semantic_<branch>).
+    assert meta['token_layout'] == dict(
+        codebook_sizes=[32] * k,
+        sub_tokens=['pixel'] + [f'semantic_{b}' for b in range(1, k)],
+        downsample_factor=2, grids={'8x8': [4, 4]})
+    written = Config.fromfile(str(out_config))
+    assert written.model.discriminator is None
+    assert written.model.heads.grid_size == 4
+    tok = init_tokenizer(written, dst)
     loaded = dict(tok.named_parameters())
     assert set(loaded) == set(expected)
     for name, value in expected.items():
@@ -127,12 +141,12 @@ def released_adapter(state, prefix, x, num_heads):
 def test_converted_adapter_computes_the_released_function(tmp_path):
     config = tmp_path / 'tiny_dual.py'
     config.write_text(TINY.replace('{k}', '2'))
-    model = official.build_inference_model(config)
+    model = build_model(model_config(config), 'cpu')
     state, _ = synthetic_release(model, 'dual')
     src, dst = tmp_path / 'release.pt', tmp_path / 'fqzoo.pth'
     torch.save({'model': state}, src)
-    official.main([str(src), str(dst), '--variant', 'dual', '--config',
-                   str(config)])
+    official.main([str(src), str(dst), '--out-config',
+                   str(tmp_path / 'converted.py'), '--config', str(config)])
     cfg = Config.fromfile(str(config))
     tok = init_tokenizer(cfg, dst)
     x = torch.randn(2, 16, 4, 4, generator=torch.Generator().manual_seed(1))

@@ -1,27 +1,37 @@
-"""The released-FQGAN tokenizer converter pinned by hand-typed key tables.
+"""Every converter's key table (one format: ``fqzoo.converters.KeyTable``)
+pinned by hand-typed pairs, checked both ways (``to_fqzoo``, ``to_released``).
 
-The left column is the layout of showlab/FQGAN's ``tokenizer/vq_model_dual.py``
-and ``vq_model_triple.py`` (``VQModel``: a LlamaGen-style ``Encoder`` whose
-``visual_head`` / ``semantic_head[_mid|_high]`` ModuleLists hold one
-``FactorizedAdapter`` each, per-branch ``norm_out_<b>`` / ``conv_out_<b>``,
-``quant_conv_<b>``, ``quantize_<b>`` with a ``codebook_used`` buffer, and
-``FeatPredHead``s with ``upscale``, ``transformer.<l>.{ln_1, attn, ln_2,
-mlp.c_fc, mlp.c_proj}``). The decoder input concatenates ``vis`` first, then
-``sem`` (Dual) or ``sem_mid``, ``sem_high`` (Triple), so those are fqzoo
-branches 0, 1, 2. Every pair is typed here, never generated from the
+FQGAN: the left column is the layout of showlab/FQGAN's
+``tokenizer/vq_model_dual.py`` and ``vq_model_triple.py`` (``VQModel``: a
+LlamaGen-style ``Encoder`` whose ``visual_head`` / ``semantic_head[_mid|_high]``
+ModuleLists hold one ``FactorizedAdapter`` each, per-branch ``norm_out_<b>`` /
+``conv_out_<b>``, ``quant_conv_<b>``, ``quantize_<b>`` with a
+``codebook_used`` buffer, and ``FeatPredHead``s with ``upscale``,
+``transformer.<l>.{ln_1, attn, ln_2, mlp.c_fc, mlp.c_proj}``). The decoder
+input concatenates ``vis`` first, then ``sem`` (Dual) or ``sem_mid``,
+``sem_high`` (Triple), so those are fqzoo branches 0, 1, 2.
+
+LlamaGen VQ: ``tokenizer/tokenizer_image/vq_model.py`` (``VQModel``:
+``encoder``, ``decoder``, ``quantize.embedding`` with a ``codebook_used``
+buffer, ``quant_conv``, ``post_quant_conv``). GPTs: LlamaGen
+``autoregressive/models/gpt.py`` and FQGAN ``far_dual.py`` (``layers.<n>``,
+``ar_head.<n>``, ``tok_embeddings[_<g>]``, ``output[_<g>]``,
+``aggregation_layer``). Every pair is typed here, never generated from the
 converter's map.
 """
-import importlib.util
-from pathlib import Path
+import re
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location(
-    'official_fqgan_tables', REPO / 'tools' / 'convert' / 'official_fqgan.py')
-official = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(official)
+from fqzoo.converters import (
+    convert_released,
+    fqgan_key_table,
+    gpt_key_table,
+    llamagen_vq_key_table,
+)
+from fqzoo.converters.fqgan import model_config
+from fqzoo.converters.model import build_model
 
 # Keys the trunk, the decoder and post_quant_conv keep unchanged.
 UNCHANGED = [
@@ -152,23 +162,22 @@ model = dict(
 
 
 def pairs(variant):
-    return official.prefix_map(variant, list(range(1,
-                                                   NUM_BRANCHES[variant])))
+    return fqgan_key_table(variant, list(range(1, NUM_BRANCHES[variant])))
 
 
 @pytest.mark.parametrize('variant', ['dual', 'triple'])
 def test_released_keys_map_to_the_typed_fqzoo_keys(variant):
     table = pairs(variant)
     for released, fqzoo in TABLES[variant].items():
-        assert official.convert_key(released, table) == fqzoo, released
-        assert official.released_key(fqzoo, table) == released, fqzoo
+        assert table.to_fqzoo(released) == fqzoo, released
+        assert table.to_released(fqzoo) == released, fqzoo
     for released in DROPPED[variant]:
-        assert official.convert_key(released, table) is None
+        assert table.to_fqzoo(released) is None
 
 
 def test_unknown_released_key_is_named():
     with pytest.raises(KeyError, match='extra_head.weight'):
-        official.convert_key('extra_head.weight', pairs('dual'))
+        pairs('dual').to_fqzoo('extra_head.weight')
 
 
 @pytest.mark.parametrize('variant', ['dual', 'triple'])
@@ -179,7 +188,7 @@ def test_convert_puts_each_released_tensor_under_the_typed_key(
     each table entry's tensor to the table's fqzoo key."""
     config = tmp_path / f'tiny_{variant}.py'
     config.write_text(TINY.replace('{k}', str(NUM_BRANCHES[variant])))
-    model = official.build_inference_model(config)
+    model = build_model(model_config(config), 'cpu')
     shapes = {k: v.shape for k, v in model.state_dict().items()}
     params = dict(model.named_parameters())
     typed = TABLES[variant]
@@ -192,7 +201,7 @@ def test_convert_puts_each_released_tensor_under_the_typed_key(
     table = pairs(variant)
     for name in params:
         if name not in typed.values():
-            state[official.released_key(name, table)] = torch.randn(
+            state[table.to_released(name)] = torch.randn(
                 shapes[name], generator=rng)
     assert len(state) == len(params)
     for released in DROPPED[variant]:
@@ -200,8 +209,91 @@ def test_convert_puts_each_released_tensor_under_the_typed_key(
     src = tmp_path / 'release.pt'
     torch.save({'model': state}, src)
 
-    out = official.convert(src, variant, config)
+    out, _ = convert_released(src, 'fqgan', config=config)
     assert sorted(out['meta']['dropped']) == sorted(DROPPED[variant])
     for released, fqzoo in typed.items():
         assert torch.equal(out['state_dict'][fqzoo], state[released]), \
             released
+
+
+LLAMAGEN_VQ = {
+    **{k: k for k in [
+        'encoder.conv_in.weight',
+        'encoder.conv_blocks.0.res.1.norm2.bias',
+        'encoder.conv_blocks.1.res.0.nin_shortcut.weight',
+        'encoder.conv_blocks.3.downsample.conv.weight',
+        'encoder.conv_blocks.4.attn.1.proj_out.weight',
+        'encoder.mid.1.q.bias',
+        'encoder.norm_out.weight',
+        'encoder.conv_out.bias',
+        'post_quant_conv.weight',
+        'decoder.conv_in.bias',
+        'decoder.conv_blocks.0.attn.2.k.weight',
+        'decoder.conv_blocks.1.upsample.conv.bias',
+        'decoder.conv_out.weight']},
+    'quant_conv.weight': 'quant_convs.0.weight',
+    'quant_conv.bias': 'quant_convs.0.bias',
+    'quantize.embedding.weight': 'quantizer.embedding.weight',
+}
+
+LLAMAGEN_GPT = {
+    'cls_embedding.embedding_table.weight': 'class_embed.weight',
+    'tok_embeddings.weight': 'token_embed.tables.0.weight',
+    'layers.11.attention.wqkv.weight':
+        'backbone.stack.blocks.11.attention.wqkv.weight',
+    'layers.0.feed_forward.w3.weight':
+        'backbone.stack.blocks.0.feed_forward.w3.weight',
+    'layers.3.ffn_norm.weight': 'backbone.stack.blocks.3.ffn_norm.weight',
+    'norm.weight': 'head.norm.weight',
+    'output.weight': 'head.outputs.0.weight',
+}
+
+FAR_DUAL = {
+    'cls_embedding.embedding_table.weight': 'class_embed.weight',
+    'tok_embeddings_1.weight': 'token_embed.tables.0.weight',
+    'tok_embeddings_2.weight': 'token_embed.tables.1.weight',
+    'aggregation_layer.weight': 'token_embed.proj.weight',
+    'aggregation_layer.bias': 'token_embed.proj.bias',
+    'layers.5.attention_norm.weight':
+        'backbone.stack.blocks.5.attention_norm.weight',
+    'ar_head.1.attention.wo.weight': 'head.stack.blocks.1.attention.wo.weight',
+    'ar_head.0.feed_forward.w1.weight':
+        'head.stack.blocks.0.feed_forward.w1.weight',
+    'norm.weight': 'head.norm.weight',
+    'output_1.weight': 'head.outputs.0.weight',
+    'output_2.weight': 'head.outputs.1.weight',
+}
+
+GPT_DROPPED = ['freqs_cis', 'causal_mask', 'layers.0.attention.kv_cache.k_cache',
+               'ar_head.1.attention.kv_cache.v_cache']
+
+OTHER_TABLES = {
+    'llamagen_vq': (llamagen_vq_key_table(), LLAMAGEN_VQ,
+                    ['quantize.codebook_used']),
+    'llamagen_gpt': (gpt_key_table('llamagen'), LLAMAGEN_GPT, GPT_DROPPED),
+    'far_dual': (gpt_key_table('far', 2), FAR_DUAL, GPT_DROPPED),
+}
+
+
+@pytest.mark.parametrize('name', sorted(OTHER_TABLES))
+def test_llamagen_and_far_keys_map_to_the_typed_fqzoo_keys(name):
+    table, typed, dropped = OTHER_TABLES[name]
+    for released, fqzoo in typed.items():
+        assert table.to_fqzoo(released) == fqzoo, released
+        assert table.to_released(fqzoo) == released, fqzoo
+    for released in dropped:
+        assert table.to_fqzoo(released) is None, released
+
+
+@pytest.mark.parametrize('name,key', [
+    ('llamagen_vq', 'quantize.codebook_usage'),
+    ('llamagen_gpt', 'tok_embeddings_1.weight'),
+    ('llamagen_gpt', 'layers.0.attention.bias'),
+    ('far_dual', 'output_3.weight'),
+    ('far_dual', 'output.weight')])
+def test_keys_outside_a_table_are_named(name, key):
+    table = OTHER_TABLES[name][0]
+    with pytest.raises(KeyError, match=re.escape(
+            f'Unexpected key "{key}": not part of the released '
+            f'{table.name} layout')):
+        table.to_fqzoo(key)

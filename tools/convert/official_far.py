@@ -4,16 +4,16 @@
 into an fqzoo ``AutoregressiveGenerator`` (G = 2 or 3,
 ``FactorizedARHead``).
 
-Writes the fqzoo checkpoint ``DST`` (``{'state_dict': ..., 'meta': ...}``,
-tensors and plain values) and a standalone config ``--out-config`` so that
-``fqzoo.apis.init_generator(CFG, DST)`` computes the released model's
-logits. Dual or Triple, depth, head depth, width, vocabularies, classes,
-SwiGLU width and key/value heads are read from the shapes; the heads
-default to the released size of the width (FAR-B 1024: 16, FAR-L 1280: 20)
-and the token grid to 16 (256 px at downsampling 16). Released sub-token
-``idx_1`` (``tok_embeddings_1``, ``output_1``: the visual branch) is fqzoo
-sub-token 0, and so on. The key map is in
-:mod:`fqzoo.models.generators.released`.
+Writes the fqzoo checkpoint ``DST`` (tensors and plain values; ``meta``
+records the source and the token layout) and a standalone config
+``--out-config`` so that ``fqzoo.apis.init_generator(CFG, DST)`` computes
+the released model's logits. Dual or Triple, depth, head depth, width,
+vocabularies, classes, SwiGLU width and key/value heads are read from the
+shapes; the heads default to the released size of the width (FAR-B 1024:
+16, FAR-L 1280: 20) and the token grid to 16 (256 px at downsampling 16).
+Released sub-token ``idx_1`` (``tok_embeddings_1``, ``output_1``: the
+visual branch) is fqzoo sub-token 0, and so on. The key map is in
+:mod:`fqzoo.converters.transformer`.
 
 Usage::
 
@@ -21,13 +21,18 @@ Usage::
         checkpoints/far_l_dual.pth \\
         --out-config configs/converted/far_l_dual.py --ema
 """
+import sys
+from pathlib import Path
 from typing import List, Optional
 
-from fqzoo.models.generators.released import converter_main
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from convert_cli import converter_parser, run  # noqa: E402
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
-    return converter_main('far', __doc__.split('\n\n')[0], argv)
+    parser = converter_parser(__doc__.split('\n\n')[0], ['generator'])
+    return run(parser, 'far', argv)
 
 
 if __name__ == '__main__':
