@@ -8,7 +8,7 @@ their flags; those the detected family does not use are ignored.
 Usage::
 
     python tools/convert/auto.py vq_ds16_c2i.pt checkpoints/vq_ds16.pth \\
-        --out-config configs/converted/vq_ds16.py
+        --out-config checkpoints/vq_ds16.py
 """
 import sys
 from pathlib import Path

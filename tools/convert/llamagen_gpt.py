@@ -16,7 +16,7 @@ Usage::
 
     python tools/convert/llamagen_gpt.py c2i_L_384.pt \\
         checkpoints/llamagen_c2i_l_384.pth \\
-        --out-config configs/converted/llamagen_c2i_l_384.py --grid-size 24
+        --out-config checkpoints/llamagen_c2i_l_384.py --grid-size 24
 """
 import sys
 from pathlib import Path

@@ -16,7 +16,7 @@ Usage::
 
     python tools/convert/llamagen_vq.py vq_ds16_c2i.pt \\
         checkpoints/llamagen_vq_ds16_c2i.pth \\
-        --out-config configs/converted/llamagen_vq_ds16_c2i.py
+        --out-config checkpoints/llamagen_vq_ds16_c2i.py
 """
 import sys
 from pathlib import Path

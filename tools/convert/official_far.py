@@ -19,7 +19,7 @@ Usage::
 
     python tools/convert/official_far.py far_l_dual.pt \\
         checkpoints/far_l_dual.pth \\
-        --out-config configs/converted/far_l_dual.py --ema
+        --out-config checkpoints/far_l_dual.py --ema
 """
 import sys
 from pathlib import Path

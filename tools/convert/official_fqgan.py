@@ -14,7 +14,7 @@ Usage::
 
     python tools/convert/official_fqgan.py fqgan_dual_ds16.pt \\
         checkpoints/fqgan_dual_ds16.pth \\
-        --out-config configs/converted/fqgan_dual_ds16.py
+        --out-config checkpoints/fqgan_dual_ds16.py
 """
 import sys
 from pathlib import Path
