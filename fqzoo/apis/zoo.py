@@ -21,10 +21,11 @@ Example:
 """
 import difflib
 import fnmatch
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import yaml
@@ -253,6 +254,12 @@ def check_sha256(path: Union[str, Path], expected: Optional[str],
     return found
 
 
+def image_sizes(info: ModelInfo) -> List[int]:
+    """The image size the index gives a model (none: ``[]``)."""
+    size = info.metadata.get('Image Size')
+    return [int(size)] if size else []
+
+
 def _is_generator(config: Config) -> bool:
     kind = config.model.get('type')
     return isinstance(kind, str) and GENERATORS.get(kind) is not None
@@ -350,14 +357,54 @@ def convert_to_fqzoo(state: Dict[str, Any], model: nn.Module,
                  if k not in converted and k not in params}, **converted)
 
 
+def recorded_layout(checkpoint: Any, path: Union[str, Path]
+                    ) -> Optional[dict]:
+    """The token layout a weights file records: ``meta['token_layout']`` of
+    a checkpoint, the ``token_layout`` metadata of a safetensors file; None
+    for files that record none (the released ones)."""
+    from fqzoo.utils.checkpoint import is_safetensors, safetensors_metadata
+    from fqzoo.utils.token_layout import KEY
+    if is_safetensors(path):
+        text = safetensors_metadata(path).get(KEY)
+        return json.loads(text) if text else None
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    layout = meta.get(KEY) if isinstance(meta, dict) else None
+    return layout if isinstance(layout, dict) else None
+
+
+def built_layout(model: nn.Module, image_sizes: Sequence[int] = ()) -> dict:
+    """The token layout of a built tokenizer (grids at ``image_sizes``) or
+    generator."""
+    from fqzoo.utils.token_layout import generator_layout, tokenizer_layout
+    if hasattr(model, 'generate'):
+        return generator_layout(model)
+    return tokenizer_layout(model, image_sizes=image_sizes)
+
+
 def load_weights(model: nn.Module, path: Union[str, Path],
-                 config: Optional[Config] = None) -> nn.Module:
+                 config: Optional[Config] = None,
+                 image_sizes: Sequence[int] = ()) -> nn.Module:
     """Load the weights file ``path`` (fqzoo checkpoint, published
     safetensors or a released layout, converted with what ``config``, the
     model's config, knows) into ``model``, every key and shape checked;
-    returns ``model``."""
+    returns ``model``.
+
+    Raises:
+        ValueError: the file records a token layout (codebooks, sub-tokens,
+            downsample factor, grid at one of ``image_sizes``) other than
+            the model's: a generator's grid, say, which no tensor shape
+            shows.
+        KeyError: keys or shapes that do not fit.
+    """
     from fqzoo.converters import load_checkpoint_file, select_weights
-    state, _ = select_weights(load_checkpoint_file(path), path)
+    from fqzoo.utils.token_layout import check_same_layout
+    checkpoint = load_checkpoint_file(path)
+    check_same_layout(recorded_layout(checkpoint, path),
+                      built_layout(model, image_sizes),
+                      first_name=str(path), second_name='the model of its '
+                      'config' if config is None else
+                      f'the model of {config.filename or "its config"}')
+    state, _ = select_weights(checkpoint, path)
     state = convert_to_fqzoo(state, model, path, config)
     ignore = () if hasattr(model, 'generate') else tuple(
         f'{part}.' for part in TRAINING_ONLY)
@@ -458,7 +505,7 @@ def get_model(name: str, pretrained: Union[bool, str, Path] = True,
     config = build_config(info)
     model = build_model(info, config=config)
     if path is not None:
-        load_weights(model, path, config)
+        load_weights(model, path, config, image_sizes(info))
     return model.to(device).eval()
 
 
@@ -494,11 +541,7 @@ def export_model(name: str, out_dir: Union[str, Path],
     """
     from safetensors.torch import save_file
 
-    from fqzoo.utils.token_layout import (
-        generator_layout,
-        layout_meta,
-        tokenizer_layout,
-    )
+    from fqzoo.utils.token_layout import layout_meta
     info = model_info(name, index)
     path = resolve_weights(info, pretrained, revision, check_hash=check_hash,
                            cache_dir=cache_dir,
@@ -506,12 +549,8 @@ def export_model(name: str, out_dir: Union[str, Path],
     config = build_config(info)
     model = build_model(info, config=config)
     if path is not None:
-        load_weights(model, path, config)
-    if hasattr(model, 'generate'):
-        layout = generator_layout(model)
-    else:
-        size = info.metadata.get('Image Size')
-        layout = tokenizer_layout(model, image_sizes=[size] if size else ())
+        load_weights(model, path, config, image_sizes(info))
+    layout = built_layout(model, image_sizes(info))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config_file, weights_file = (out_dir / f'{name}.py',

@@ -382,6 +382,22 @@ def test_unknown_layout_names_the_file(tmp_path):
         get_model('tiny_gpt', pretrained=src, index=index)
 
 
+def test_recorded_layout_must_match(tmp_path):
+    """A grid no tensor shape shows (2-D RoPE has no parameters): a file
+    recording 8x8 tokens is refused by a 4x4 model, both named."""
+    meta = dict(GPT_META, **{'Codebooks': [24]})
+    index = write_index(tmp_path, [
+        dict(name='gpt_8', config=TINY_GPT, metadata=dict(
+            meta, **{'Token Grid': [8, 8], 'Image Size': 128})),
+        dict(name='gpt_4', config=TINY_GPT, metadata=meta)])
+    _, weights = export_model('gpt_8', tmp_path / 'out', pretrained=False,
+                              index=index)
+    get_model('gpt_8', pretrained=weights, index=index)
+    with pytest.raises(ValueError, match=f'{weights} and the model of .*'
+                       r'gpt_4.py do not belong together.*grid \[8, 8\]'):
+        get_model('gpt_4', pretrained=weights, index=index)
+
+
 @pytest.mark.slow
 def test_exported_pair_samples_through_the_tool(tmp_path):
     """export_model's files are what tools/sample.py takes: a generator and
