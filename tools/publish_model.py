@@ -22,7 +22,7 @@ Both loaders read the file: ``init_tokenizer(CFG, checkpoint=FILE)`` /
 
 Examples:
     python tools/publish_model.py work_dirs/quickstart/iter_2500.pth \\
-        published/fq2_effnet_tiny_photos \\
+        published/fq2_effnet_tiny_photos --work-dir work_dirs/quickstart \\
         --metric-command "make quickstart"
     python tools/publish_model.py work_dirs/far/epoch_300.pth published/far_b \\
         --weights ema --metric gFID=3.38 --metric IS=248 \\
@@ -51,6 +51,7 @@ from fqzoo.utils.checkpoint import (
 from fqzoo.utils.files import file_sha256
 from fqzoo.utils.token_layout import (
     KEY,
+    TOKENIZER_KEY,
     check_same_layout,
     generator_layout,
     layout_meta,
@@ -307,9 +308,16 @@ def publish(checkpoint: Path, out_dir: Path, *,
             metric_command: Optional[str] = None,
             work_dir: Optional[Path] = None,
             description: Optional[str] = None,
-            sizes: Optional[List[int]] = None) -> dict:
+            sizes: Optional[List[int]] = None,
+            dtype: Optional[str] = None,
+            drop_prefixes: Tuple[str, ...] = ()) -> dict:
     """Publish ``checkpoint`` into ``out_dir``; returns the paths written
     (``weights``, ``config``, ``card``) and the file's ``sha256``.
+    ``dtype`` (``'float16'``, ``'bfloat16'``) stores the floating-point
+    tensors in it (the loaders cast them back to the model's dtype);
+    None keeps them as trained. ``drop_prefixes`` names checkpoint keys
+    the config's model leaves out on purpose (``'regularizers.'``: an
+    inference config without the training-only regularizer heads).
 
     Raises:
         ValueError: no config given and none recorded in the checkpoint.
@@ -331,8 +339,9 @@ def publish(checkpoint: Path, out_dir: Path, *,
                     checkpoint.resolve().parent.name)
     state, weights = choose_weights(raw, checkpoint, weights)
     model = build_inference_model(cfg)
-    ignore = () if hasattr(model, 'generate') else tuple(
-        f'{part}.' for part in TRAINING_ONLY)
+    ignore = tuple(drop_prefixes) + (() if hasattr(model, 'generate') else
+                                     tuple(f'{part}.' for part in
+                                           TRAINING_ONLY))
     load_state_dict_checked(model, state, checkpoint,
                             ignore_prefixes=ignore)
     layout = model_layout(model, cfg, meta.get(KEY), sizes)
@@ -342,13 +351,20 @@ def publish(checkpoint: Path, out_dir: Path, *,
     standalone.dump(str(config_file))
     source_sha256 = file_sha256(checkpoint)
     commit = git_commit()
-    tensors = {k: v.detach().cpu().contiguous()
+    cast = getattr(torch, dtype) if dtype else None
+    tensors = {k: (v.to(cast) if cast is not None and v.is_floating_point()
+                   else v).detach().cpu().contiguous()
                for k, v in model.state_dict().items()}
     tmp = out_dir / f'.{name}.safetensors.tmp'
     save_file(tensors, str(tmp), metadata=dict(
         fqzoo_name=name, **layout_meta(layout),
         config=standalone.pretty_text, weights=weights,
-        source_sha256=source_sha256, git_commit=commit))
+        source_sha256=source_sha256, git_commit=commit,
+        **({'dtype': dtype} if dtype else {}),
+        # a generator's tokenizer (from its codes), so the copy pairs as
+        # its source does (fqzoo.generation.provenance.check_pairing)
+        **({TOKENIZER_KEY: json.dumps(meta[TOKENIZER_KEY], sort_keys=True)}
+           if meta.get(TOKENIZER_KEY) else {})))
     canonical_header(tmp)
     sha256 = file_sha256(tmp)
     weights_file = out_dir / f'{name}-{sha256[:8]}.safetensors'
@@ -356,7 +372,8 @@ def publish(checkpoint: Path, out_dir: Path, *,
     found = [dict(metrics=metrics, command=metric_command)] if metrics \
         else []
     if work_dir is not None:
-        found += work_dir_metrics(work_dir)
+        found += [dict(entry, command=entry['command'] or metric_command)
+                  for entry in work_dir_metrics(work_dir)]
     card = out_dir / 'README.md'
     card.write_text(model_card(
         name, model=model, layout=layout, weights_file=weights_file,
@@ -386,7 +403,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         default=[], metavar='NAME=VALUE',
                         help='a measured metric (repeat for several)')
     parser.add_argument('--metric-command',
-                        help='the command that measured the --metric values')
+                        help='the command that measured the --metric values '
+                        '(and the --work-dir metrics that record none)')
     parser.add_argument('--work-dir', type=Path,
                         help='also report the metrics.json files here')
     parser.add_argument('--description', help='what the model is, one '
@@ -394,6 +412,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--image-size', type=int, nargs='+', dest='sizes',
                         help='image sizes whose token grids the layout '
                         'records (default: those of the config\'s data)')
+    parser.add_argument('--dtype', choices=['float16', 'bfloat16'],
+                        help='store the floating-point weights in this '
+                        'precision (default: as trained)')
+    parser.add_argument('--drop-prefix', action='append', default=[],
+                        dest='drop_prefixes', metavar='PREFIX',
+                        help='checkpoint keys the config\'s model leaves '
+                        'out on purpose (e.g. regularizers.)')
     return parser.parse_args(argv)
 
 
@@ -403,7 +428,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
                      name=args.name, weights=args.weights,
                      metrics=dict(args.metric), work_dir=args.work_dir,
                      metric_command=args.metric_command,
-                     description=args.description, sizes=args.sizes)
+                     description=args.description, sizes=args.sizes,
+                     dtype=args.dtype,
+                     drop_prefixes=tuple(args.drop_prefixes))
     print(f'Wrote {result["weights"]} (sha256 {result["sha256"]}), '
           f'{result["config"]} and {result["card"]}')
     return result

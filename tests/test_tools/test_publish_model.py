@@ -128,6 +128,15 @@ def test_metrics_found_in_the_work_dir(ema_run, tmp_path):
                                  str(work_dir)])
     card = result['card'].read_text()
     assert '| PSNR | 20.25 | command not recorded' in card
+    # --metric-command names the command of the files that record none
+    result = publish_model.main([str(ema_run['checkpoint']),
+                                 str(tmp_path / 'out2'), '--work-dir',
+                                 str(work_dir), '--metric-command',
+                                 'make quickstart'])
+    card = result['card'].read_text()
+    assert '| PSNR | 20.25 | `make quickstart`' in card
+    assert '| fid | 7.5 | `python tools/eval_generation.py S --metrics`' \
+        in card
     assert '| fid | 7.5 | `python tools/eval_generation.py S --metrics`' \
         in card
     assert 'note' not in card
