@@ -108,7 +108,7 @@ def table(rows: List[dict]) -> str:
     for r in rows:
         lines.append(f'| {r["impl"]} | 2^{r["size"].bit_length() - 1} | '
                      f'{r["dim"]} | {r["tokens"]} | '
-                     f'{r["size"] * r["dim"] * 4 / 2 ** 20:.0f} | '
+                     f'{r["size"] * r["dim"] * 4 / 2 ** 20:.1f} | '
                      f'{r["seconds"]:.2f} | {r["peak_mib"]:.0f} |')
     return '\n'.join(lines)
 
