@@ -79,6 +79,21 @@ def test_entry_builds_at_its_parameter_count(name):
         assert layout == (tuple(grid), meta['Codebooks'])
 
 
+SHIPPED = sorted(n for n, i in INDEX.items() if (i.weights or {}).get('path'))
+
+
+@pytest.mark.parametrize('name', SHIPPED)
+def test_shipped_weights_load_by_name(name):
+    """The files shipped in the repository load with no download, their
+    sha256 the index's."""
+    info = INDEX[name]
+    assert info.weights['sha256']
+    model = get_model(name)
+    assert not model.training
+    assert sum(p.numel() for p in model.parameters()) == \
+        info.metadata['Parameters']
+
+
 def test_generators_whose_config_reads_a_tokenizer_agree_with_it():
     for info in INDEX.values():
         tokens = Config.fromfile(str(info.config)).model.get('tokens')
@@ -92,7 +107,7 @@ def test_generators_whose_config_reads_a_tokenizer_agree_with_it():
 
 def test_docs_table_lists_every_entry_with_its_numbers():
     rows = {m[1]: m[2] for m in re.finditer(
-        r'^\| `(\w+)` \|(.*)$', (REPO / 'docs' / 'zoo.md').read_text(),
+        r'^\| `([\w-]+)` \|(.*)$', (REPO / 'docs' / 'zoo.md').read_text(),
         flags=re.M)}
     for name, info in INDEX.items():
         assert name in rows, name
