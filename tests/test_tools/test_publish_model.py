@@ -4,6 +4,7 @@ in the metadata, and the round trip through every loader."""
 import hashlib
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,11 @@ def outputs(tok) -> tuple:
     return tok.encode(x), tok.reconstruct(x)
 
 
-def test_ema_weights_round_trip(ema_run, tmp_path):
+def test_ema_weights_round_trip(ema_run, tmp_path, monkeypatch):
+    # the commit recorded is HEAD's (+dirty); fixed here, as other work
+    # may commit between the two publications below
+    assert re.fullmatch(r'[0-9a-f]{40}(\+dirty)?', publish_model.git_commit())
+    monkeypatch.setattr(publish_model, 'git_commit', lambda: 'c0ffee')
     out = tmp_path / 'published'
     result = publish_model.main([str(ema_run['checkpoint']), str(out),
                                  '--metric', 'PSNR=12.5', '--image-size', '16',
@@ -53,7 +58,7 @@ def test_ema_weights_round_trip(ema_run, tmp_path):
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     assert result['sha256'] == digest
     assert weights.name == f'tiny_ema-{digest[:8]}.safetensors'
-    # reproducible: the same checkpoint gives the same bytes
+    # reproducible: the same checkpoint (at one commit) gives the same bytes
     again = publish_model.main([str(ema_run['checkpoint']),
                                 str(tmp_path / 'again'), '--image-size', '16'])
     assert again['weights'].read_bytes() == weights.read_bytes()
@@ -66,6 +71,7 @@ def test_ema_weights_round_trip(ema_run, tmp_path):
         assert torch.equal(value, source['state_dict'][key]), key
     meta = safetensors_metadata(weights)
     assert meta['weights'] == 'ema'
+    assert meta['git_commit'] == 'c0ffee'
     assert meta['source_sha256'] == hashlib.sha256(
         ema_run['checkpoint'].read_bytes()).hexdigest()
     layout = json.loads(meta['token_layout'])
