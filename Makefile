@@ -37,7 +37,7 @@ test: venv
 # ruff, then the layers contract of .importlinter (import-linter).
 lint: venv
 	$(PY) -m ruff check fqzoo tools tests configs examples
-	$(VENV)/bin/lint-imports --config .importlinter
+	$(VENV)/bin/lint-imports .importlinter
 
 # Developer tools (setup.cfg extra `dev`: coverage, mutmut); docs/testing.md.
 dev: $(VENV)/.dev-installed

@@ -18,7 +18,7 @@ def _lint(cwd: Path) -> subprocess.CompletedProcess:
         sys.executable, '-c', 'from importlinter.cli import lint_imports_command'
         ' as c; c()']
     return subprocess.run(
-        command + ['--config', '.importlinter', '--no-cache'], cwd=cwd,
+        command + ['.importlinter', '--no-cache'], cwd=cwd,
         env=dict(PYTHONPATH=str(cwd), PATH='/usr/bin:/bin'),
         capture_output=True, text=True, timeout=300)
 

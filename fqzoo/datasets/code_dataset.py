@@ -2,7 +2,11 @@
 
 The folder holds ``manifest.json`` and its shards (see
 :mod:`fqzoo.apis.codes`); shards are memory-mapped, so a dataset of any size
-opens instantly.
+opens instantly. The dataset exposes the manifest's token layout
+(``token_layout``, with ``grid``) and the tokenizer checkpoint the codes
+came from (``tokenizer_checkpoint``: ``path`` and ``sha256``), which
+training compares with the generator and the other splits'
+(:class:`fqzoo.engine.hooks.TokenLayoutHook`).
 """
 import json
 import random
@@ -15,6 +19,8 @@ from torch.utils.data import Dataset
 
 from fqzoo.registry import DATASETS
 from fqzoo.utils.preflight import Requirement
+
+MANIFEST = 'manifest.json'
 
 
 @DATASETS.register_module()
@@ -41,7 +47,7 @@ class CodeDataset(Dataset):
     def __init__(self, data_root: str,
                  view: Optional[Union[int, str]] = None) -> None:
         root = Path(data_root)
-        manifest_path = root / 'manifest.json'
+        manifest_path = root / MANIFEST
         if not manifest_path.is_file():
             raise FileNotFoundError(
                 f'{manifest_path} not found: extract codes with '
@@ -53,13 +59,44 @@ class CodeDataset(Dataset):
             raise ValueError(f"view must be None, an int or 'random', "
                              f'got {view!r}')
         self.view = view if self.augmented else None
+        self.data_root = root
         self.codes = [np.load(root / s['codes'], mmap_mode='r')
                       for s in self.manifest['shards']]
         self.labels = [np.load(root / s['labels'], mmap_mode='r')
                        if s['labels'] else None
                        for s in self.manifest['shards']]
+        self._check_counts()
         self.starts = np.cumsum([0] + [s['count']
                                        for s in self.manifest['shards']])
+        self.token_layout = self._layout()
+        self.tokenizer_checkpoint = self.manifest.get('tokenizer')
+
+    def _check_counts(self) -> None:
+        """Every shard's codes and labels hold the manifest's count."""
+        for shard, codes, labels in zip(self.manifest['shards'], self.codes,
+                                        self.labels):
+            files = [(shard['codes'], codes)] + \
+                ([(shard['labels'], labels)] if labels is not None else [])
+            for name, array in files:
+                if len(array) != shard['count']:
+                    raise ValueError(
+                        f'{self.data_root / name} holds {len(array)} rows, '
+                        f'the manifest {self.data_root / MANIFEST} says '
+                        f'{shard["count"]}'
+                        + (f' (and {shard["codes"]} holds {len(codes)} '
+                           'grids)' if array is labels else '')
+                        + ': extract the codes again into a new folder')
+
+    def _layout(self) -> dict:
+        """The manifest's token layout, with the grid of these codes."""
+        shape = self.manifest.get('code_shape') or []
+        layout = dict(self.manifest.get('token_layout') or {})
+        if 'codebook_sizes' in self.manifest:
+            layout.setdefault('codebook_sizes',
+                              self.manifest['codebook_sizes'])
+        if len(shape) >= 2:
+            layout['grid'] = [int(v) for v in shape[-2:]]
+        return layout
 
     @classmethod
     def external_requirements(cls, args: dict) -> List[Requirement]:

@@ -17,6 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from fqzoo.engine.hooks.atomic_checkpoint import AtomicCheckpointHook
 from fqzoo.engine.hooks.random_state import RandomStateHook
 from fqzoo.engine.hooks.safe_checkpoint import SafeCheckpointHook
+from fqzoo.engine.hooks.token_layout import TokenLayoutHook
 from fqzoo.registry import MODEL_WRAPPERS, MODELS, RUNNERS
 from fqzoo.utils import checkpoint as ckpt_utils
 
@@ -192,10 +193,10 @@ def choose_resumable_checkpoint(runner) -> None:
 
 
 def register_fqzoo_hooks(runner) -> None:
-    """Add :class:`SafeCheckpointHook` and :class:`RandomStateHook` to a
-    runner whose configs did not name them (TokenizerRunner and
-    TokenizerFlexibleRunner both need them)."""
-    for hook_type in (SafeCheckpointHook, RandomStateHook):
+    """Add :class:`SafeCheckpointHook`, :class:`RandomStateHook` and
+    :class:`TokenLayoutHook` to a runner whose configs did not name them
+    (TokenizerRunner and TokenizerFlexibleRunner both need them)."""
+    for hook_type in (SafeCheckpointHook, RandomStateHook, TokenLayoutHook):
         if not any(isinstance(hook, hook_type) for hook in runner.hooks):
             runner.register_hook(hook_type())
 

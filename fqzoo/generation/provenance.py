@@ -19,19 +19,14 @@ from mmengine.config import Config
 from fqzoo.utils.shards import source_file
 from fqzoo.utils.token_layout import (
     KEY,
+    SOURCE_KEY,
+    TOKENIZER_KEY,
     check_same_layout,
     checkpoint_meta,
     generator_layout,
     merge_layouts,
     tokenizer_layout,
 )
-
-#: ``meta`` key of a generator checkpoint: the tokenizer checkpoint whose
-#: codes it was trained on (``dict(path=..., sha256=...)``).
-TOKENIZER_KEY = 'tokenizer_checkpoint'
-#: ``meta`` key of a file derived from another (a published copy): the
-#: sha256 of the file it was made from.
-SOURCE_KEY = 'source_sha256'
 
 
 def plain(value) -> object:

@@ -40,7 +40,7 @@ def class_labels(values: LabelsLike, what: str = 'labels') -> np.ndarray:
         flat = array.reshape(-1)
         bad = np.flatnonzero(~np.isfinite(flat) | (flat != np.round(flat)))
         if len(bad):
-            shown = ', '.join(f'{flat[i].item()!r} (item {i})'
+            shown = ', '.join(f'{str(flat[i])} (item {i})'
                               for i in bad[:8])
             raise ValueError(f'{what} must be whole numbers (class indices), '
                              f'got {shown}: refusing to cut them to '

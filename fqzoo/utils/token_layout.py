@@ -22,8 +22,14 @@ and not compared:
 - ``grid``: ``[h, w]``, the one grid a token generator models.
 
 Converters and publishing call :func:`make_layout` (or
-:func:`tokenizer_layout` on a built tokenizer) and store the result with
-:func:`layout_meta`; loaders read it back with :func:`checkpoint_layout`.
+:func:`tokenizer_layout` / :func:`generator_layout` on a built model, or the
+model's own ``token_layout()``) and store the result as
+``meta['token_layout']`` (:func:`layout_meta` for safetensors metadata);
+loaders read it back with :func:`checkpoint_layout`. Beside it, a generator
+trained on codes records ``meta['tokenizer_checkpoint']`` (the path and
+sha256 of the tokenizer checkpoint that made them), and a file made from
+another (a published copy) may record ``meta['source_sha256']``, the sha256
+of the file it was made from, so a copy pairs like its source.
 
 Example:
     >>> make_layout([16384, 16384], sub_tokens=['semantic_clip', 'pixel'],
@@ -39,6 +45,12 @@ import numpy as np
 import torch
 
 KEY = 'token_layout'
+#: ``meta`` key of a generator checkpoint: the tokenizer checkpoint whose
+#: codes it was trained on (``dict(path=..., sha256=...)``).
+TOKENIZER_KEY = 'tokenizer_checkpoint'
+#: ``meta`` key of a file derived from another (a published copy): the
+#: sha256 of the file it was made from.
+SOURCE_KEY = 'source_sha256'
 COMPARED = ('codebook_sizes', 'sub_tokens', 'downsample_factor', 'grid')
 Size = Union[int, Sequence[int]]
 
@@ -96,10 +108,17 @@ def make_layout(codebook_sizes: Sequence[int], *,
     return layout
 
 
+def _inner(module):
+    """A submodule under its distributed wrappers (``.module``)."""
+    while isinstance(getattr(module, 'module', None), torch.nn.Module):
+        module = module.module
+    return module
+
+
 def _branch_names(tokenizer) -> List[str]:
-    quantizer = tokenizer.quantizer
+    quantizer = _inner(tokenizer.quantizer)
     names = ['pixel'] * int(getattr(quantizer, 'num_branches', 1))
-    for reg in getattr(tokenizer, 'regularizers', ()):
+    for reg in _inner(getattr(tokenizer, 'regularizers', ())):
         branch, key = getattr(reg, 'branch', None), getattr(reg, 'key', '')
         if isinstance(branch, int) and 0 <= branch < len(names) and key:
             names[branch] = key[len('loss_'):] if key.startswith('loss_') \
@@ -117,14 +136,14 @@ def tokenizer_layout(tokenizer, image_sizes: Iterable[Size] = ()) -> dict:
         image_sizes (Iterable[int | Sequence[int]]): sizes to give grids
             of (those it was trained or evaluated at). Defaults to ().
     """
-    quantizer = tokenizer.quantizer
+    quantizer = _inner(tokenizer.quantizer)
     groups = int(quantizer.num_codebooks)
     branches = _branch_names(tokenizer)
     per_branch = max(1, groups // len(branches))
     sub_tokens = [branches[min(g // per_branch, len(branches) - 1)]
                   + (f'.{g % per_branch}' if per_branch > 1 else '')
                   for g in range(groups)]
-    factor = getattr(getattr(tokenizer, 'encoder', None),
+    factor = getattr(_inner(getattr(tokenizer, 'encoder', None)),
                      'downsample_factor', None)
     return make_layout([int(quantizer.codebook_size)] * groups,
                        sub_tokens=sub_tokens, downsample_factor=factor,

@@ -57,3 +57,30 @@ def test_views(tmp_path):
 def test_missing_manifest_is_explained(tmp_path):
     with pytest.raises(FileNotFoundError, match='extract_codes'):
         CodeDataset(str(tmp_path))
+
+
+def test_a_label_count_that_does_not_match_the_grids_is_named(tmp_path):
+    codes = np.zeros((4, 2, 3, 3))
+    _write(tmp_path, [codes[:2], codes[2:]])
+    np.save(tmp_path / 'labels_00001.npy', np.arange(3))
+    with pytest.raises(ValueError) as err:
+        CodeDataset(str(tmp_path))
+    assert (f'{tmp_path}/labels_00001.npy holds 3 rows, the manifest '
+            f'{tmp_path}/manifest.json says 2 (and codes_00001.npy holds 2 '
+            'grids)') in str(err.value)
+
+
+def test_exposes_layout_and_tokenizer(tmp_path):
+    _write(tmp_path, [np.zeros((2, 2, 3, 5))])
+    manifest = json.loads((tmp_path / 'manifest.json').read_text())
+    layout = dict(codebook_sizes=[8, 4], sub_tokens=['semantic_clip',
+                                                      'pixel'],
+                  downsample_factor=8, grids={'24x40': [3, 5]})
+    manifest.update(code_shape=[2, 3, 5], codebook_sizes=[8, 4],
+                    token_layout=layout,
+                    tokenizer=dict(path='/m/tok.pth', sha256='ab' * 32))
+    (tmp_path / 'manifest.json').write_text(json.dumps(manifest))
+    dataset = CodeDataset(str(tmp_path))
+    assert dataset.token_layout == dict(layout, grid=[3, 5])
+    assert dataset.tokenizer_checkpoint == dict(path='/m/tok.pth',
+                                                sha256='ab' * 32)

@@ -1,5 +1,5 @@
-"""fqzoo.generation.shards (atomic shard files, the streamed .npz) and the
-settings guard of fqzoo.utils.files."""
+"""fqzoo.generation.shards: sampling shard files and the streamed .npz (the
+settings guard: tests/test_utils/test_shard_engine.py)."""
 import numpy as np
 import pytest
 
@@ -8,7 +8,6 @@ from fqzoo.generation.shards import (
     write_npz_streamed,
     write_shard,
 )
-from fqzoo.utils.files import check_settings
 
 
 def test_streamed_npz_reads_back_with_np_load(tmp_path):
@@ -41,15 +40,3 @@ def test_shard_complete(tmp_path):
     assert not shard_complete(tmp_path / 'missing.npz', labels, seeds)
     path.write_bytes(path.read_bytes()[:-50])
     assert not shard_complete(path, labels, seeds)
-
-
-def test_check_settings_names_what_differs(tmp_path):
-    check_settings(tmp_path, dict(num=10, cfg_scale=2.0, top_k=[0, 8]))
-    check_settings(tmp_path, dict(num=10, cfg_scale=2.0, top_k=(0, 8)))
-    with pytest.raises(ValueError) as err:
-        check_settings(tmp_path, dict(num=20, cfg_scale=2.0, seed=1))
-    message = str(err.value)
-    assert 'num: 10 in the folder, now 20' in message
-    assert 'seed: None in the folder, now 1' in message
-    assert 'top_k: [0, 8] in the folder, now None' in message
-    assert 'cfg_scale' not in message

@@ -13,6 +13,10 @@ from conftest import REPO, run_tool
 from fqzoo.apis import init_generator
 
 GRID, SIZES, VIEWS = (4, 4), [16, 12], 2
+# what extract_codes records: the tokenizer's layout and checkpoint
+LAYOUT = dict(codebook_sizes=SIZES, sub_tokens=['semantic_clip', 'pixel'],
+              downsample_factor=4, grids={'16x16': list(GRID)})
+TOKENIZER = dict(path='/models/tok.pth', sha256='ab' * 32)
 
 
 def write_codes(root: Path, count: int = 24) -> Path:
@@ -26,6 +30,7 @@ def write_codes(root: Path, count: int = 24) -> Path:
     (root / 'manifest.json').write_text(json.dumps(dict(
         count=count, augmentations=['flip'], num_augs=VIEWS,
         code_shape=list(codes.shape[1:]), codebook_sizes=SIZES,
+        token_layout=LAYOUT, tokenizer=TOKENIZER,
         shards=[dict(codes='codes_00000.npy', labels='labels_00000.npy',
                      start=0, count=count)])))
     return root
@@ -80,6 +85,10 @@ def test_train_resume_exact_and_load(tmp_path):
     out = [k for k in a['state_dict'] if k.startswith('head.outputs.')]
     assert len(out) == 2 and all(a['state_dict'][k].abs().sum() > 0
                                  for k in out)
+    # the checkpoint records the codes' layout with the generator's grid,
+    # and the tokenizer checkpoint that made the codes
+    assert a['meta']['token_layout'] == dict(LAYOUT, grid=list(GRID))
+    assert a['meta']['tokenizer_checkpoint'] == TOKENIZER
     # no weight decay on norms and biases, 0.05 on matrices
     groups = a['optimizer']['param_groups']
     assert sorted({g['weight_decay'] for g in groups}) == [0.0, 0.05]
@@ -130,3 +139,20 @@ def test_dist_train_two_cpu_processes(tmp_path):
     for key, value in gen.state_dict().items():
         if key in rank0['params']:
             assert torch.equal(value, rank0['params'][key]), key
+
+
+@pytest.mark.slow
+def test_codes_of_another_layout_are_refused_before_training(tmp_path):
+    """A generator config for 2 x 16 codes on a folder of 16 + 12 codes:
+    tools/train.py stops before the first step, naming both, no checkpoint
+    written."""
+    codes = write_codes(tmp_path / 'codes')
+    config = write_config(tmp_path / 'c.py', tmp_path / 'w', codes)
+    config.write_text(config.read_text().replace(
+        'model = dict(num_classes=3,',
+        'model = dict(num_classes=3, codebook_sizes=[16, 16],'))
+    proc = run_tool(['tools/train.py', str(config)], check=False)
+    assert proc.returncode != 0
+    assert (f'codebook_sizes [16, 12] in the train codes {codes}/'
+            f'manifest.json, [16, 16] in the model of {config}') in proc.stderr
+    assert not list((tmp_path / 'w').rglob('*.pth'))

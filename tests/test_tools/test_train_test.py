@@ -23,6 +23,11 @@ def test_train_saves_checkpoints_that_load_weights_only(trained_run):
                 'param_schedulers'} <= set(state)
         assert set(state['optimizer']) == {'autoencoder', 'discriminator'}
         assert any(k.startswith('discriminator.') for k in state['state_dict'])
+        # the token layout, as plain values: one 32-code VQ branch, 16x16
+        # training images downsampled twice to an 8x8 grid
+        assert state['meta']['token_layout'] == dict(
+            codebook_sizes=[32], sub_tokens=['pixel'], downsample_factor=2,
+            grids={'16x16': [8, 8]})
 
 
 def _state(path):

@@ -6,7 +6,8 @@ from .random_state import RandomStateHook
 from .reconstruction_grid import ReconstructionGridHook
 from .safe_checkpoint import SafeCheckpointHook
 from .sharded_ema import ShardedEMAHook
+from .token_layout import TokenLayoutHook
 
 __all__ = ['AtomicCheckpointHook', 'CodebookHealthHook', 'NonFiniteError',
            'NonFiniteGuardHook', 'RandomStateHook', 'ReconstructionGridHook',
-           'SafeCheckpointHook', 'ShardedEMAHook']
+           'SafeCheckpointHook', 'ShardedEMAHook', 'TokenLayoutHook']

@@ -23,6 +23,7 @@ from fqzoo.models.quantizers.base import (
     check_quantizer_output,
 )
 from fqzoo.registry import MODELS, QUANTIZERS, REGULARIZERS
+from fqzoo.utils.token_layout import tokenizer_layout
 
 ConfigType = Union[dict, nn.Module]
 
@@ -208,6 +209,13 @@ class ImageTokenizer(BaseModel):
     @torch.no_grad()
     def reconstruct(self, images: Tensor) -> Tensor:
         return self.decode_quantized(self.quantize(images).quantized)
+
+    def token_layout(self, image_sizes: Sequence = ()) -> dict:
+        """What its indices mean, as plain values: codebook sizes, sub-token
+        order with branch names, downsample factor and the grid of each of
+        ``image_sizes`` (:func:`fqzoo.utils.token_layout.tokenizer_layout`);
+        recorded in the checkpoints it is saved in."""
+        return tokenizer_layout(self, image_sizes)
 
     # --------------------------------------------------------------- losses
     def _autoencoder_losses(self, images: Tensor, recon: Tensor,
