@@ -20,6 +20,7 @@ from mmengine.model import BaseDataPreprocessor, BaseModel
 from torch import Tensor, nn
 
 from fqzoo.registry import GENERATORS, MODELS
+from fqzoo.utils.labels import class_labels
 from fqzoo.utils.token_layout import generator_layout
 
 from .layers import init_linear_embedding
@@ -184,8 +185,11 @@ class AutoregressiveGenerator(BaseModel):
         return indices.long().flatten(2).transpose(1, 2)
 
     def _check_labels(self, labels: Tensor) -> Tensor:
-        labels = torch.as_tensor(labels, device=self.class_embed.weight.device
-                                 ).long().reshape(-1)
+        device = self.class_embed.weight.device
+        labels = torch.as_tensor(labels, device=device)
+        if labels.is_floating_point():    # 0.5 is refused, not class 0
+            labels = torch.as_tensor(class_labels(labels), device=device)
+        labels = labels.long().reshape(-1)
         if labels.numel() and (labels.min() < 0
                                or labels.max() >= self.num_classes):
             raise ValueError(f'labels must be in [0, {self.num_classes}), '

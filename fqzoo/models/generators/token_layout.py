@@ -1,4 +1,6 @@
-"""Where a generator learns its token grid and sub-codebook sizes.
+"""Where a generator learns its token grid and sub-codebook sizes (the
+layout as recorded in checkpoints and compared between models is
+:mod:`fqzoo.utils.token_layout`).
 
 Never hard-coded: from explicit ``grid_size`` / ``codebook_sizes``, from a
 folder of extracted codes (its ``manifest.json``, written by

@@ -336,6 +336,19 @@ def test_bad_labels(labels):
         gen.generate(torch.tensor(labels))
 
 
+def test_labels_that_are_not_whole_numbers_are_refused():
+    """0.5 and 2.7 were cut to classes 0 and 2; whole floats are classes."""
+    gen = make_generator()
+    codes = torch.zeros(2, 2, 2, 3, dtype=torch.long)
+    with pytest.raises(ValueError, match=r'got 0.5 \(item 0\), 2.7 '
+                       r'\(item 1\)'):
+        gen.generate(torch.tensor([0.5, 2.7]))
+    with pytest.raises(ValueError, match='whole numbers'):
+        gen.logits(codes, torch.tensor([1.0, 0.5]))
+    torch.testing.assert_close(gen.logits(codes, torch.tensor([1.0, 2.0])),
+                               gen.logits(codes, torch.tensor([1, 2])))
+
+
 @pytest.mark.parametrize('kwargs,match', [
     (dict(cfg_scale=[2.0]), 'cfg_scale has 1 values'),
     (dict(top_k=[1, 0, 0]), 'top_k has 3 values'),
