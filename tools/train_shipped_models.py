@@ -539,13 +539,15 @@ def write_metafile(metrics: dict) -> Path:
     from fqzoo.utils.token_layout import checkpoint_layout
     models = []
     for name, spec in MODELS.items():
-        if name not in metrics:
-            continue
+        if not list((ASSETS / name).glob(f'{name}-*.safetensors')):
+            continue  # not exported yet
         layout = checkpoint_layout(weights_of(name)) or {}
         grids = layout.get('grids') or {}
         size = 256 if name == 'fqzoo-photos-fq2' else 32
+        params = sum(p.numel() for p in build(name, weights_of(name))
+                     .parameters())
         meta = {
-            'Parameters': metrics[name]['parameters'],
+            'Parameters': params,
             'Codebooks': layout.get('codebook_sizes'),
             'Token Grid': layout.get('grid') or grids.get(f'{size}x{size}'),
             'Downsample': layout.get('downsample_factor'),
@@ -556,7 +558,8 @@ def write_metafile(metrics: dict) -> Path:
         models.append({
             'Name': name, 'In Collection': 'fqzoo shipped',
             'Config': str(config_of(name)), 'Metadata': meta,
-            'Results': results_of(name, metrics[name]),
+            'Results': results_of(name, metrics[name])
+            if name in metrics else [],
             'Weights': {'path': str(weights_of(name)),
                         'sha256': file_sha256(weights_of(name))},
             'README': str(ASSETS / name / 'README.md')})

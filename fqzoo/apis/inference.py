@@ -75,9 +75,23 @@ def init_generator(config: Union[str, Path, Config, dict],
         ``tok.decode``.
 
     Example:
-        >>> gen = init_generator('configs/far/far_tiny_fmnist.py')
-        >>> gen.generate(torch.tensor([1]), cfg_scale=2.0).shape
+        The FAR that ships with fqzoo (``get_model('fqzoo-fmnist-far')``
+        loads the same by name, docs/demo.md) and its tokenizer, from the
+        repository root:
+
+        >>> gen = init_generator(
+        ...     'configs/shipped/fmnist_far.py',
+        ...     'fqzoo/zoo_assets/fqzoo-fmnist-far/'
+        ...     'fqzoo-fmnist-far-4ca06088.safetensors')
+        >>> idx = gen.generate(torch.tensor([1]), cfg_scale=2.0)
+        >>> idx.shape
         torch.Size([1, 2, 8, 8])
+        >>> tok = init_tokenizer(
+        ...     'configs/shipped/fmnist_fq2.py',
+        ...     'fqzoo/zoo_assets/fqzoo-fmnist-fq2/'
+        ...     'fqzoo-fmnist-fq2-3314fd43.safetensors')
+        >>> tok.decode(idx).shape  # a trouser, in [-1, 1]
+        torch.Size([1, 3, 32, 32])
     """
     config = _as_config(config)
     init_default_scope(config.get('default_scope', 'fqzoo'))
