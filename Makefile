@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 QUICKSTART_CONFIG ?= configs/quickstart/fq2_effnet_tiny_photos.py
 QUICKSTART_WORK_DIR ?= work_dirs/quickstart
 
-.PHONY: venv dev quickstart test lint mutation coverage clean-venv
+.PHONY: venv dev demo quickstart test lint mutation coverage clean-venv
 
 venv: $(VENV)/.installed
 
@@ -33,6 +33,17 @@ quickstart: venv
 
 test: venv
 	$(PY) -m pytest tests
+
+# The demo page (setup.cfg extra `demo`: Gradio, and Selenium for its
+# browser test) on the shipped models, offline, at http://127.0.0.1:7860
+# (docs/demo.md). DEMO_ARGS='--host 0.0.0.0 --port 8080' to change.
+DEMO_ARGS ?=
+demo: $(VENV)/.demo-installed
+	$(PY) -m fqzoo.demo.app $(DEMO_ARGS)
+
+$(VENV)/.demo-installed: $(VENV)/.installed setup.cfg
+	$(PY) -m pip install --upgrade-strategy only-if-needed --no-build-isolation -e '.[demo]'
+	touch $@
 
 # ruff, then the layers contract of .importlinter (import-linter).
 lint: venv
