@@ -4,12 +4,15 @@
 One module per concern, imported where used (sampling does not load the
 metrics' feature extractors):
 
-- :mod:`.plan`: the class, seed and shard of each sample;
-- :mod:`.shards`: resumable shard files, the settings guard, the ``.npz``;
+- :mod:`.plan`: the class and seed of each sample;
+- :mod:`.shards`: the sampling shard files and the streamed ``.npz`` (the
+  shard engine itself, shared with code extraction: settings guard,
+  resume, the split over processes, is :mod:`fqzoo.utils.shards`);
 - :mod:`.sampler`: batched, resumable, multi-process sampling
   (:func:`~.sampler.run_sampling`);
 - :mod:`.outputs`: ``samples.npz``, grids, ``sampling.json``;
-- :mod:`.distributed`, :mod:`.provenance`: process groups, hashes;
+- :mod:`.provenance`: checkpoint hashes, and the check that a generator and
+  a tokenizer belong together;
 - :mod:`.inputs`: samples and reference images;
 - :mod:`.fidelity`: gFID, IS, precision/recall (torch-fidelity) and the
   offline FID;
