@@ -180,6 +180,14 @@ def train(names: List[str]) -> None:
 
 
 # ---------------------------------------------------------------- export
+def dropped_prefixes(model) -> tuple:
+    """Training-checkpoint keys an inference model leaves out: the
+    regularizers' (prediction heads) when its config builds none."""
+    if len(getattr(model, 'regularizers', ())):
+        return tuple(p for p in TRAINING_ONLY if p != 'regularizers.')
+    return TRAINING_ONLY
+
+
 def build(name: str, weights: Optional[Path] = None):
     """The shipped model from its inference config, with the training
     checkpoint (``weights=None``) or a safetensors file loaded."""
@@ -187,9 +195,8 @@ def build(name: str, weights: Optional[Path] = None):
     init = init_generator if spec['kind'] == 'generator' else init_tokenizer
     model = init(str(config_of(name)))
     if weights is None:
-        # the training-only parts (regularizers' heads) are not built
         load_model_weights(model, checkpoint_of(name),
-                           ignore_prefixes=TRAINING_ONLY)
+                           ignore_prefixes=dropped_prefixes(model))
         return model.eval()
     model.load_state_dict(load_file(str(weights)), strict=True)
     return model.eval()
@@ -210,7 +217,7 @@ def export(names: List[str]) -> None:
         sizes = [32, 256] if name == 'fqzoo-photos-fq2' else [32]
         result = publish(checkpoint_of(name), out, config=config_of(name),
                          name=name, sizes=sizes, dtype='float16',
-                         drop_prefixes=('regularizers.', ),
+                         drop_prefixes=dropped_prefixes(build(name)),
                          description=MODELS[name]['what'])
         print(f'{result["weights"]}: '
               f'{result["weights"].stat().st_size / 1e6:.2f} MB, sha256 '
