@@ -251,6 +251,8 @@ def test_run_tokenizer_outputs(page):
     assert 'on coffee: PSNR' in out[0]
     images = [o.value for o in out[1:]]
     assert all(v is not None for v in images)
+    # lossless: the page shows the pixels its PSNR is of
+    assert all(o.format == 'png' for o in out[1:])
     vq = page.run_tokenizer('Fashion-MNIST VQ (512 codes)', 'coffee', None)
     visible = [o.visible for o in vq[3:]]
     assert visible == [False, False, True, False]

@@ -34,6 +34,12 @@ MAX_BRANCHES = 2
 FMNIST_EXAMPLES = 'Fashion-MNIST test image'
 
 
+def image(**kwargs) -> gr.Image:
+    """An image component (or update) sent as PNG: Gradio's default WebP
+    is lossy, and the page must show the pixels the PSNR is of."""
+    return gr.Image(format='png', **kwargs)
+
+
 def theme() -> gr.themes.Base:
     """Gradio's base theme with system fonts (the default one fetches web
     fonts from a CDN)."""
@@ -87,23 +93,24 @@ def run_tokenizer(tokenizer_name: str, choice: Optional[str],
     blank = [None] * (2 + 2 * MAX_BRANCHES)
     try:
         name, kind, side = core.TOKENIZERS[tokenizer_name]
-        image = core.read_upload(upload) if upload else source_image(choice)
+        picture = core.read_upload(upload) if upload \
+            else source_image(choice)
         result = core.tokenize(core.shipped_model(name),
-                               core.to_input(image, kind, side))
+                               core.to_input(picture, kind, side))
     except Exception as err:  # every failure becomes a message in the page
         return [error_message(err)] + blank
     where = f'the upload {Path(upload).name}' if upload else choice
     branches, maps = result.branches, result.code_maps
     outputs = [f'**{tokenizer_name}** on {where}: {result.summary()}',
-               gr.Image(value=result.original),
-               gr.Image(value=result.reconstruction)]
+               image(value=result.original),
+               image(value=result.reconstruction)]
     for g in range(MAX_BRANCHES):
-        outputs.append(gr.Image(
+        outputs.append(image(
             value=branches[g] if g < len(branches) else None,
             visible=g < len(branches),
             label=f'sub-codebook {g} alone (others at their mean)'))
     for g in range(MAX_BRANCHES):
-        outputs.append(gr.Image(
+        outputs.append(image(
             value=maps[g] if g < len(maps) else None, visible=g < len(maps),
             label=f'code map {g} ({result.codebook_sizes[0]} codes)'))
     return outputs
@@ -169,18 +176,18 @@ def build_demo() -> gr.Blocks:
                 with gr.Column(scale=3):
                     status = gr.Markdown(elem_id='tok-status')
                     with gr.Row():
-                        original = gr.Image(label='input', elem_id='tok-input',
+                        original = image(label='input', elem_id='tok-input',
                                             interactive=False)
-                        recon = gr.Image(label='reconstruction (all '
+                        recon = image(label='reconstruction (all '
                                          'sub-codebooks)', elem_id='tok-recon',
                                          interactive=False)
                     with gr.Row():
-                        branches = [gr.Image(label=f'sub-codebook {g} alone',
+                        branches = [image(label=f'sub-codebook {g} alone',
                                              elem_id=f'tok-branch-{g}',
                                              interactive=False)
                                     for g in range(MAX_BRANCHES)]
                     with gr.Row():
-                        maps = [gr.Image(label=f'code map {g}',
+                        maps = [image(label=f'code map {g}',
                                          elem_id=f'tok-codes-{g}',
                                          interactive=False)
                                 for g in range(MAX_BRANCHES)]
@@ -216,7 +223,7 @@ def build_demo() -> gr.Blocks:
                                        elem_id='gen-run')
                 with gr.Column(scale=3):
                     with gr.Row():
-                        grids = [gr.Image(label=label, elem_id=f'gen-out-{i}',
+                        grids = [image(label=label, elem_id=f'gen-out-{i}',
                                           interactive=False)
                                  for i, label in enumerate(core.GENERATORS)]
                     settings = gr.Markdown(elem_id='gen-settings')
@@ -231,12 +238,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='The fqzoo demo page')
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=7860)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='intra-op threads of torch (default 1: these '
+                        'small models run 4-5x slower with 2 threads on a '
+                        'busy 2-core machine, docs/benchmarks.md)')
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO)
+    import torch
+    torch.set_num_threads(args.threads)
     for name, *_ in list(core.TOKENIZERS.values()) + list(
             core.GENERATORS.values()):
         core.shipped_model(name)  # load once, before the first request

@@ -5,7 +5,7 @@ answers, then calls the page's own endpoints through ``gradio_client`` (what
 the browser's buttons call: the time a user waits, less the browser's
 drawing) and, in this process, the functions behind them::
 
-    python tools/benchmarks/demo.py --repeat 3 --threads 2
+    python tools/benchmarks/demo.py --repeat 3 --threads 1
 
 Prints the load average before and after (the figures mean little on a
 busy machine: docs/benchmarks.md quotes them with theirs).
@@ -35,10 +35,10 @@ def start_app(threads: int) -> tuple:
     url = f'http://127.0.0.1:{port}/'
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, '-m', 'fqzoo.demo.app', '--port', str(port)],
+        [sys.executable, '-m', 'fqzoo.demo.app', '--port', str(port),
+         '--threads', str(threads)],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=dict(os.environ, OMP_NUM_THREADS=str(threads),
-                 PYTHONPATH=str(REPO)))
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
     while True:
         if proc.poll() is not None:
             raise SystemExit(f'the app exited ({proc.returncode})')
@@ -66,7 +66,9 @@ def show(what: str, times: list) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--repeat', type=int, default=3)
-    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=1,
+                        help='torch intra-op threads, of the app (its '
+                        '--threads) and of this process')
     parser.add_argument('--num', type=int, default=8, help='samples')
     args = parser.parse_args()
     print(f'load average before: {os.getloadavg()}')
