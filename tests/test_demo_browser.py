@@ -194,10 +194,10 @@ def test_tokenizer_view_shows_reconstruction_and_branches(server, browser,
                                                           tmp_path):
     from fqzoo.demo.core import bundled_photo
     open_page(browser, server)
-    photo = tmp_path / 'chelsea.png'
-    bundled_photo('chelsea').save(photo)
+    photo = tmp_path / 'flower.png'
+    bundled_photo('flower').save(photo)
     upload(browser, photo)
-    status = status_for(browser, 'the upload chelsea.png')
+    status = status_for(browser, 'the upload flower.png')
     assert 'Photos FQ-2' in status and '8192 tokens per image' in status
     shown = float(re.search(r'PSNR ([\d.]+) dB', status).group(1))
     assert shown > 20, status  # a trained tokenizer, not a random one
@@ -296,7 +296,7 @@ def test_generation_view_samples_the_chosen_class(server, browser):
             logits, _ = predict(classifier, uint8_to_inputs(samples))
         hits = int((logits.argmax(1) == 9).sum())
         assert hits >= 6, f'{elem_id}: {hits} of 8 samples are ankle boots'
-    screenshot(browser, 'demo_generation.png', 900)
+    screenshot(browser, 'demo_generation.png', 1000)
 
 
 def test_the_page_asks_nothing_of_other_hosts(server, browser):
