@@ -314,11 +314,10 @@ class TokenizerBench:
         self.args, self.device = args, device
         self.preset = PRESETS[args.size]
         released = args.released_fqgan is not None
-        self.image = 256 if (released and args.size == 'tiny') \
-            else self.preset['image']
-        # the release's CLIP loss squeezes the batch: 2 images at least;
-        # at the release's size a tiny run takes one step of each
+        # the release fixes 256 px; its CLIP loss squeezes the batch (2
+        # images at least); at its size a tiny run takes one step of each
         small = released and args.size == 'tiny'
+        self.image = 256 if small else self.preset['image']
         self.batch = 2 if small else self.preset['tok_batch']
         self.warmup, self.steps = (0, 1) if small else (
             self.preset['tok_warmup'], self.preset['tok_steps'])
