@@ -39,7 +39,9 @@ from .keys import KeyTable, count_indexed, tensor
 # Attention heads of the released class-conditional sizes, by width:
 # GPT-B 768, GPT-L / FAR-B 1024, GPT-XL / FAR-L 1280, GPT-XXL 1536,
 # GPT-XXXL 2560.
-RELEASED_NUM_HEADS = {768: 12, 1024: 16, 1280: 20, 1536: 24, 2560: 40}
+# LlamaGen's autoregressive/models/gpt.py: GPT-B, L, XL, XXL, 1B, XXXL, 3B, 7B.
+RELEASED_NUM_HEADS = {768: 12, 1024: 16, 1280: 20, 1536: 24, 2048: 32,
+                      2560: 40, 3200: 32, 4096: 32}
 # The released training defaults (train_c2i*.py: --dropout-p and
 # --token-dropout-p 0.1, attention dropout 0, class dropout 0.1).
 RELEASED_DROPOUTS = dict(attn_dropout=0.0, resid_dropout=0.1, ffn_dropout=0.1)
