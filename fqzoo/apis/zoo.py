@@ -498,6 +498,15 @@ def get_model(name: str, pretrained: Union[bool, str, Path] = True,
             unless ``pretrained=False``).
         HashMismatchError: the file is not the index's.
     """
+    return _load(name, pretrained, revision, check_hash, cache_dir,
+                 local_files_only, index)[0].to(device).eval()
+
+
+def _load(name: str, pretrained, revision, check_hash, cache_dir,
+          local_files_only, index) -> tuple:
+    """``(model, info, config, weights path or None)``: ``name`` built from
+    its config and, where there are weights, loaded (converted on the fly),
+    as :func:`get_model` and :func:`export_model` take it."""
     info = model_info(name, index)
     path = resolve_weights(info, pretrained, revision, check_hash=check_hash,
                            cache_dir=cache_dir,
@@ -506,7 +515,7 @@ def get_model(name: str, pretrained: Union[bool, str, Path] = True,
     model = build_model(info, config=config)
     if path is not None:
         load_weights(model, path, config, image_sizes(info))
-    return model.to(device).eval()
+    return model, info, config, path
 
 
 def count_parameters(info: ModelInfo) -> int:
@@ -542,14 +551,8 @@ def export_model(name: str, out_dir: Union[str, Path],
     from safetensors.torch import save_file
 
     from fqzoo.utils.token_layout import layout_meta
-    info = model_info(name, index)
-    path = resolve_weights(info, pretrained, revision, check_hash=check_hash,
-                           cache_dir=cache_dir,
-                           local_files_only=local_files_only)
-    config = build_config(info)
-    model = build_model(info, config=config)
-    if path is not None:
-        load_weights(model, path, config, image_sizes(info))
+    model, info, config, path = _load(name, pretrained, revision, check_hash,
+                                      cache_dir, local_files_only, index)
     layout = built_layout(model, image_sizes(info))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

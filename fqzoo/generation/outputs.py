@@ -25,6 +25,18 @@ RECORD = 'sampling.json'
 GRID = 'grid.png'
 
 
+def timings(generate_s: float, decode_s: float, images: int,
+            positions: int, note: str) -> dict:
+    """A run record's ``timings``: seconds spent drawing tokens and
+    decoding them, images and tokens (positions) per second, and how to
+    read them."""
+    return dict(
+        generate_seconds=round(generate_s, 3),
+        decode_seconds=round(decode_s, 3),
+        images_per_s=round(images / max(generate_s + decode_s, 1e-9), 3),
+        tokens_per_s=round(images * positions / max(generate_s, 1e-9), 3),
+        note=note)
+
 def samples_complete(path: Path, num: int) -> bool:
     """Whether ``path`` is a whole ``samples.npz`` of ``num`` samples
     (``arr_0`` and ``arr_1`` of ``num`` rows; a missing or truncated file
@@ -142,11 +154,8 @@ def assemble_outputs(out_dir: Path, labels: np.ndarray,
         image_shape=list(first.shape[1:]),
         token_shape=list(reader.tokens_shape),
         token_dtype=reader.tokens_dtype,
-        timings=dict(
-            generate_seconds=round(generate_s, 3),
-            decode_seconds=round(decode_s, 3),
-            images_per_s=round(num / max(generate_s + decode_s, 1e-9), 3),
-            tokens_per_s=round(num * positions / max(generate_s, 1e-9), 3),
+        timings=timings(
+            generate_s, decode_s, num, positions,
             note='summed over shards (one process\'s time; several '
                  'processes draw world_size times faster); a token is one '
                  'position (its G sub-tokens together)'),

@@ -33,7 +33,6 @@ does for fqzoo's protocol.
 """
 import math
 import time
-import zipfile
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -47,9 +46,22 @@ from fqzoo.utils.files import write_json_atomic
 from fqzoo.utils.shards import ShardRun, no_barrier
 from fqzoo.utils.token_layout import index_dtype
 
-from .outputs import GRID, RECORD, SAMPLES, samples_complete, write_grids
+from .outputs import (
+    GRID,
+    RECORD,
+    SAMPLES,
+    samples_complete,
+    timings,
+    write_grids,
+)
 from .provenance import check_pairing
-from .shards import load_json, read_shard, write_npz_streamed, write_shard
+from .shards import (
+    load_json,
+    npz_complete,
+    read_shard,
+    write_npz_streamed,
+    write_shard,
+)
 
 EvalSize = Union[int, str, None]
 # The release scripts' default --image-size-eval.
@@ -144,19 +156,8 @@ def chunk_index(stream: int, first: int, stop: int, batch_size: int,
 
 def chunk_complete(path: Path, index: np.ndarray) -> bool:
     """Whether a chunk file reads back whole with these sample numbers."""
-    if not path.is_file():
-        return False
-    try:
-        with np.load(path) as data:
-            if not set(CHUNK_KEYS) <= set(data.files):
-                return False
-            count = len(index)
-            return (np.array_equal(data['index'], index)
-                    and len(data['tokens']) == count
-                    and len(data['images']) == count
-                    and len(data['labels']) == count)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        return False
+    return npz_complete(path, CHUNK_KEYS, dict(index=index),
+                        ('tokens', 'images', 'labels'))
 
 
 @torch.no_grad()
@@ -319,11 +320,8 @@ def _assemble(out: Path, streams: int, num_chunks: int, num: int,
         per_class={str(c): int(n) for c, n in enumerate(counts)},
         image_shape=list(first.shape[1:]), token_shape=token_shape,
         token_dtype=token_dtype,
-        timings=dict(
-            generate_seconds=round(generate_s, 3),
-            decode_seconds=round(decode_s, 3),
-            images_per_s=round(drawn / max(generate_s + decode_s, 1e-9), 3),
-            tokens_per_s=round(drawn * positions / max(generate_s, 1e-9), 3),
+        timings=timings(
+            generate_s, decode_s, drawn, positions,
             note='summed over every stream\'s chunks, including the '
                  'samples drawn past num; a token is one position'),
         grids=grids)

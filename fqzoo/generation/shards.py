@@ -42,22 +42,30 @@ def read_shard(path: Path) -> Dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
+def npz_complete(path: Path, keys: Sequence[str],
+                 equal: Dict[str, np.ndarray], rows: Sequence[str]) -> bool:
+    """Whether the ``.npz`` at ``path`` reads back whole: it has ``keys``,
+    the arrays of ``equal`` as given, and as many rows in each array of
+    ``rows`` as in those (a missing, truncated or foreign file is not
+    complete)."""
+    if not path.is_file():
+        return False
+    count = len(next(iter(equal.values())))
+    try:
+        with np.load(path) as data:
+            if not set(keys) <= set(data.files):
+                return False
+            return (all(np.array_equal(data[k], v) for k, v in equal.items())
+                    and all(len(data[k]) == count for k in rows))
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return False
+
+
 def shard_complete(path: Path, labels: np.ndarray, seeds: np.ndarray) -> bool:
     """Whether ``path`` reads back whole with these labels and seeds (a
     missing, truncated or foreign file is not complete)."""
-    if not path.is_file():
-        return False
-    try:
-        with np.load(path) as data:
-            if not set(SHARD_KEYS) <= set(data.files):
-                return False
-            count = len(labels)
-            return (np.array_equal(data['labels'], labels)
-                    and np.array_equal(data['seeds'], seeds)
-                    and len(data['tokens']) == count
-                    and len(data['images']) == count)
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
-        return False
+    return npz_complete(path, SHARD_KEYS, dict(labels=labels, seeds=seeds),
+                        ('tokens', 'images'))
 
 
 def write_npz_streamed(path: Union[str, Path],

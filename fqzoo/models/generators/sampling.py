@@ -37,6 +37,14 @@ def guide(cond: Tensor, uncond: Tensor, scale: float) -> Tensor:
     return uncond + (cond - uncond) * scale
 
 
+def _check_filter(top_k: int, top_p: float) -> None:
+    """Refuse a top-k below 0 or a top-p outside (0, 1]."""
+    if not 0 < top_p <= 1:
+        raise ValueError(f'top_p must be in (0, 1], got {top_p}')
+    if top_k < 0:
+        raise ValueError(f'top_k must be >= 0, got {top_k}')
+
+
 def filter_logits(logits: Tensor, top_k: int = 0,
                   top_p: float = 1.0) -> Tensor:
     """Logits with everything outside the top-k / top-p set at ``-inf``.
@@ -51,10 +59,7 @@ def filter_logits(logits: Tensor, top_k: int = 0,
     Returns:
         Tensor: a new tensor.
     """
-    if not 0 < top_p <= 1:
-        raise ValueError(f'top_p must be in (0, 1], got {top_p}')
-    if top_k < 0:
-        raise ValueError(f'top_k must be >= 0, got {top_k}')
+    _check_filter(top_k, top_p)
     logits = logits.clone()
     if 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
@@ -116,10 +121,7 @@ def filter_logits_released(logits: Tensor, top_k: int = 0,
     Returns:
         Tensor: a new tensor.
     """
-    if not 0 < top_p <= 1:
-        raise ValueError(f'top_p must be in (0, 1], got {top_p}')
-    if top_k < 0:
-        raise ValueError(f'top_k must be >= 0, got {top_k}')
+    _check_filter(top_k, top_p)
     logits = logits.clone()
     if top_k > 0:
         kth = torch.topk(logits, min(top_k, logits.shape[-1]),

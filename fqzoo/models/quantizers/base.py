@@ -105,6 +105,20 @@ def sum_losses(per_sub: List[Dict[str, Tensor]]) -> Dict[str, Tensor]:
     return summed
 
 
+def commitment_losses(z: Tensor, q: Tensor, beta: float,
+                      beta_on_codebook: bool = False) -> Dict[str, Tensor]:
+    """VQ-VAE's pair: ``loss_commit = mse(z, sg(q))`` pulls the encoder to
+    its code, ``loss_codebook = mse(q, sg(z))`` the code to the encoder;
+    ``beta`` weights the commitment (VQ-VAE) or, with
+    ``beta_on_codebook=True``, the codebook term (the SimVQ ``legacy`` and
+    IBQ releases)."""
+    commit = F.mse_loss(z, q.detach())
+    codebook = F.mse_loss(q, z.detach())
+    if beta_on_codebook:
+        return {'loss_commit': commit, 'loss_codebook': beta * codebook}
+    return {'loss_commit': beta * commit, 'loss_codebook': codebook}
+
+
 def straight_through(z: Tensor, q: Tensor) -> Tensor:
     """Value ``q`` exactly, gradient of the identity to ``z`` (STE)."""
     return q.detach() + (z - z.detach())

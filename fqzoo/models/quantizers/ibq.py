@@ -37,6 +37,7 @@ from .base import (
     CodeUsage,
     QuantizerOutput,
     codebook_metrics,
+    commitment_losses,
     global_code_counts,
 )
 from .search import nearest_code
@@ -366,14 +367,9 @@ class IndexBackpropQuantizer(BaseQuantizer):
 
     def _losses(self, flat: Tensor, z_q: Tensor, code: Tensor,
                 indices: Tensor) -> dict:
-        commit = F.mse_loss(flat, code.detach())
-        codebook = F.mse_loss(code, flat.detach())
-        if self.beta_on_codebook:
-            codebook = self.beta * codebook
-        else:
-            commit = self.beta * commit
-        losses = {'loss_ibq': F.mse_loss(z_q, flat), 'loss_commit': commit,
-                  'loss_codebook': codebook}
+        losses = {'loss_ibq': F.mse_loss(z_q, flat),
+                  **commitment_losses(flat, code, self.beta,
+                                      self.beta_on_codebook)}
         if self.entropy_weight > 0:
             losses['loss_entropy'] = self.entropy_weight * \
                 blocked_entropy_loss(flat, self.embedding.weight, indices,

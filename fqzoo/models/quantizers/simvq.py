@@ -16,7 +16,6 @@ comparison is re-run against a checkout by ``tools/dev/compare_released.py``
 (docs/quantizers.md).
 """
 import torch
-import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -27,6 +26,7 @@ from .base import (
     CodeUsage,
     QuantizerOutput,
     codebook_metrics,
+    commitment_losses,
     global_code_counts,
     pass_gradient,
 )
@@ -104,14 +104,8 @@ class SimVQ(BaseQuantizer):
         z_q = self.embedding_proj(self.embedding(indices))
         losses = {}
         if self.training:
-            commit = F.mse_loss(flat, z_q.detach())
-            codebook = F.mse_loss(z_q, flat.detach())
-            if self.beta_on_codebook:
-                losses = {'loss_commit': commit,
-                          'loss_codebook': self.beta * codebook}
-            else:
-                losses = {'loss_commit': self.beta * commit,
-                          'loss_codebook': codebook}
+            losses = commitment_losses(flat, z_q, self.beta,
+                                       self.beta_on_codebook)
             self.usage.update(global_code_counts(indices, self.codebook_size))
         z_q = pass_gradient(flat, z_q, self.rotation_trick)
         quantized = rearrange(z_q, '(b h w) c -> b c h w', b=b, h=h, w=w)
