@@ -1,6 +1,7 @@
 import pytest
 import torch
 from mmengine.logging import MessageHub
+from tokenizer_reference import reconstruct_by_hand, sub_quantizers
 
 from fqzoo.engine import TokenizerOptimWrapperConstructor
 from fqzoo.models.quantizers import QuantizerOutput
@@ -32,15 +33,38 @@ def images(n=4, size=16):
     return torch.rand(n, 3, size, size, generator=rng) * 2 - 1
 
 
-def test_encode_decode_reconstruct_shapes():
-    model = MODELS.build(tiny_cfg()).eval()
+FQ_CFG = dict(
+    quantizer=dict(type='FactorizedQuantizer', num_codebooks=2,
+                   quantizer=dict(type='VectorQuantizer', codebook_size=32,
+                                  embed_dim=4)),
+    heads=[dict(type='ConvBranchHead', in_channels=8, out_channels=6,
+                num_groups=2),
+           dict(type='ConvBranchHead', in_channels=8, num_groups=2)])
+
+
+@pytest.mark.parametrize('extra', [{}, FQ_CFG], ids=['vq', 'fq_two_heads'])
+def test_encode_decode_reconstruct_match_modules_run_by_hand(extra):
+    """encode / decode / reconstruct / forward against the modules run one
+    by one with a direct cdist argmin per sub-codebook
+    (tests/tokenizer_reference.py)."""
+    model = MODELS.build(tiny_cfg(**extra)).eval()
     x = images()
+    recon, expected = reconstruct_by_hand(model, x)
+    groups = len(expected[0])
+    assert expected.shape == (4, groups, 8, 8)
+    assert all(expected[:, g].unique().numel() > 1 for g in range(groups))
     idx = model.encode(x)
-    assert idx.shape == (4, 1, 8, 8) and idx.dtype == torch.long
-    assert idx.min() >= 0 and idx.max() < 32
-    assert model.decode(idx).shape == x.shape
-    assert torch.allclose(model.reconstruct(x), model.decode(idx), atol=1e-5)
-    assert torch.allclose(model(x), model.reconstruct(x), atol=1e-5)
+    assert idx.dtype == torch.long and torch.equal(idx, expected)
+    torch.testing.assert_close(model.decode(idx), recon)
+    torch.testing.assert_close(model.reconstruct(x), recon)
+    torch.testing.assert_close(model(x), recon)
+    # per-branch: the quantized branch maps are the cdist-nearest codes
+    qout = model.quantize(x)
+    for g, branch in enumerate(qout.branches):
+        vq = sub_quantizers(model)[g]
+        codes = torch.nn.functional.normalize(vq.embedding.weight, dim=-1)
+        torch.testing.assert_close(
+            branch, codes[expected[:, g]].permute(0, 3, 1, 2))
 
 
 def test_loss_mode_backpropagates_to_encoder():
