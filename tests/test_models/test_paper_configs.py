@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from mmengine.config import Config
 
 from fqzoo.registry import MODELS
@@ -90,19 +91,43 @@ PAPER = [
 ]
 
 
+def model_config(name):
+    return Config.fromfile(str(CONFIGS / '_base_' / 'models' / f'{name}.py'))
+
+
 def build(name):
-    cfg = Config.fromfile(str(CONFIGS / '_base_' / 'models' / f'{name}.py'))
+    cfg = model_config(name)
     # Training-only parts that need weights files: not in the count.
     cfg.model.update(perceptual_loss=None, discriminator=None)
     return MODELS.build(cfg.model)
+
+
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def metafile_entry(name):
+    """The model's ``Metadata`` in configs/fq/metafile.yml."""
+    models = yaml.safe_load((CONFIGS / 'fq' / 'metafile.yml').read_text())
+    return next(m['Metadata'] for m in models['Models'] if m['Name'] == name)
 
 
 @pytest.mark.parametrize('name,k,ch_mult,grid,widths', PAPER)
 def test_parameter_count_matches_released_architecture(name, k, ch_mult,
                                                         grid, widths):
     model = build(name)
-    count = sum(p.numel() for p in model.parameters())
-    assert count == released_total(k, ch_mult, grid, widths)
+    assert count(model) == released_total(k, ch_mult, grid, widths) == \
+        metafile_entry(name)['Parameters']
+    # part by part, so that two wrong parts cannot cancel out
+    assert count(model.encoder) == released_trunk(ch_mult)
+    assert [count(h) for h in model.heads] == \
+        [released_adapter_branch(grid)] * k
+    assert [count(c) for c in model.quant_convs] == [conv(256, 8, 1)] * k
+    assert [count(sub) for sub in model.quantizer.subs] == [16384 * 8] * k
+    assert count(model.post_quant_conv) == conv(8 * k, 256, 1)
+    assert count(model.decoder) == released_decoder(ch_mult)
+    assert [count(r) for r in model.regularizers] == \
+        [0] + [released_feat_pred_head(grid, w) for w in widths]
     assert model.quantizer.num_codebooks == k
     assert [r.head.width for r in model.regularizers[1:]] == widths
     assert all(r.teacher is None for r in model.regularizers[1:])
@@ -117,12 +142,48 @@ def test_hand_worked_branch_numbers():
         6 * 3_152_384 + 131_072 + 3 * 1_024 + 1_179_904 == 20_228_352
 
 
-def test_paper_model_forward_at_small_resolution():
-    model = build('fqgan_triple_ds16').eval()
-    x = torch.rand(1, 3, 64, 64) * 2 - 1
-    idx = model.encode(x)
-    assert idx.shape == (1, 3, 4, 4)
-    assert model.decode(idx).shape == (1, 3, 64, 64)
+@pytest.mark.parametrize('name,size', [('fqgan_triple_ds16', 64),
+                                       ('fqgan_dual_ds8', 32)])
+def test_paper_model_forward_at_small_resolution(name, size):
+    """At a small image size: the token grid is the image size over the
+    downsample factor of the config's ``ch_mult`` (and of the metafile),
+    every branch's tokens are the nearest l2-normalised codes of its
+    sub-codebook (a direct cdist argmin over the quantizer's input), and
+    ``embed_indices`` / ``decode`` give back the quantized map."""
+    torch.manual_seed(0)
+    model = build(name).eval()
+    meta = metafile_entry(name)
+    factor = 2 ** (len(model_config(name).model.encoder.ch_mult) - 1)
+    assert factor == meta['Downsample']
+    assert [meta['Image Size'] // factor] * 2 == meta['Token Grid']
+    grid = size // factor
+    x = torch.rand(2, 3, size, size) * 2 - 1
+    seen = {}
+    model.quantizer.register_forward_hook(
+        lambda module, args, out: seen.update(z=args[0]))
+    with torch.no_grad():
+        out = model.quantize(x)
+    k = model.quantizer.num_codebooks
+    assert out.indices.shape == (2, k, grid, grid)
+    for g, (part, sub) in enumerate(zip(seen['z'].split(8, dim=1),
+                                        model.quantizer.subs)):
+        flat = part.permute(0, 2, 3, 1).reshape(-1, 8).double()
+        codes = sub.embedding.weight.double()
+        codes = codes / codes.norm(dim=1, keepdim=True)
+        nearest = torch.cdist(flat / flat.norm(dim=1, keepdim=True),
+                              codes).argmin(dim=1)
+        assert nearest.unique().numel() > 1
+        assert torch.equal(out.indices[:, g].flatten(), nearest)
+        torch.testing.assert_close(
+            out.branches[g].permute(0, 2, 3, 1).reshape(-1, 8),
+            codes[nearest].float())
+    embedded = model.quantizer.embed_indices(out.indices)
+    torch.testing.assert_close(embedded, out.quantized)
+    decoded = model.decode(out.indices)
+    assert decoded.shape == x.shape
+    with torch.no_grad():
+        by_hand = model.decoder(model.post_quant_conv(out.quantized))
+    torch.testing.assert_close(decoded, by_hand)
 
 
 @pytest.mark.parametrize('name', ['fqgan_dual_ds16', 'fqgan_triple_ds16',
