@@ -1,19 +1,103 @@
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fqzoo.models.decoders import VQGANDecoder
 from fqzoo.models.encoders import VQGANEncoder
 
+# The VQGAN / LlamaGen trunks written out with torch functional ops on the
+# modules' parameters, by their key names (the released layout): the
+# reference the modules are checked against.
+GROUPS = 4  # num_groups of the tiny trunks below (divides 8 and 16)
 
-@pytest.mark.parametrize('ch_mult,factor', [((1, 2), 2), ((1, 1, 2), 4)])
-def test_encoder_decoder_shapes(ch_mult, factor):
-    enc = VQGANEncoder(ch=8, ch_mult=ch_mult, num_res_blocks=1, z_channels=6)
-    dec = VQGANDecoder(ch=8, ch_mult=ch_mult, num_res_blocks=1, z_channels=6)
+
+def _conv(x, p, name, **kwargs):
+    return F.conv2d(x, p[f'{name}.weight'], p[f'{name}.bias'], **kwargs)
+
+
+def _norm(x, p, name):
+    return F.group_norm(x, GROUPS, p[f'{name}.weight'], p[f'{name}.bias'],
+                        eps=1e-6)
+
+
+def _res(x, p, name):
+    h = _conv(F.silu(_norm(x, p, f'{name}.norm1')), p, f'{name}.conv1',
+              padding=1)
+    h = _conv(F.silu(_norm(h, p, f'{name}.norm2')), p, f'{name}.conv2',
+              padding=1)
+    if f'{name}.nin_shortcut.weight' in p:
+        x = _conv(x, p, f'{name}.nin_shortcut')
+    return x + h
+
+
+def _attn(x, p, name):
+    """One-head attention: softmax(q^T k / sqrt(c)) over positions."""
+    b, c, height, width = x.shape
+    y = _norm(x, p, f'{name}.norm')
+    q, k, v = (_conv(y, p, f'{name}.{m}').reshape(b, c, -1) for m in 'qkv')
+    weights = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(c), dim=-1)
+    out = (v @ weights.transpose(1, 2)).reshape(b, c, height, width)
+    return x + _conv(out, p, f'{name}.proj_out')
+
+
+def _mid(h, p):
+    return _res(_attn(_res(h, p, 'mid.0'), p, 'mid.1'), p, 'mid.2')
+
+
+def encoder_by_hand(enc, x, ch_mult, blocks):
+    p = dict(enc.named_parameters())
+    h = _conv(x, p, 'conv_in', padding=1)
+    for level in range(len(ch_mult)):
+        last = level == len(ch_mult) - 1
+        for i in range(blocks):
+            h = _res(h, p, f'conv_blocks.{level}.res.{i}')
+            if last:
+                h = _attn(h, p, f'conv_blocks.{level}.attn.{i}')
+        if not last:  # stride 2, zero padding on the right and bottom only
+            h = _conv(F.pad(h, (0, 1, 0, 1)), p,
+                      f'conv_blocks.{level}.downsample.conv', stride=2)
+    h = _mid(h, p)
+    return _conv(F.silu(_norm(h, p, 'norm_out')), p, 'conv_out', padding=1)
+
+
+def decoder_by_hand(dec, z, ch_mult, blocks):
+    p = dict(dec.named_parameters())
+    h = _mid(_conv(z, p, 'conv_in', padding=1), p)
+    for level in range(len(ch_mult)):
+        for i in range(blocks + 1):
+            h = _res(h, p, f'conv_blocks.{level}.res.{i}')
+            if level == 0:
+                h = _attn(h, p, f'conv_blocks.{level}.attn.{i}')
+        if level != len(ch_mult) - 1:  # nearest x2, then a 3x3 conv
+            h = h.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
+            h = _conv(h, p, f'conv_blocks.{level}.upsample.conv', padding=1)
+    return _conv(F.silu(_norm(h, p, 'norm_out')), p, 'conv_out', padding=1)
+
+
+@pytest.mark.parametrize('ch_mult,blocks,factor', [((1, 2), 2, 2),
+                                                   ((1, 1, 2), 1, 4)])
+def test_encoder_decoder_match_functional_ops_by_hand(ch_mult, blocks,
+                                                      factor):
+    torch.manual_seed(0)
+    kwargs = dict(ch=8, ch_mult=ch_mult, num_res_blocks=blocks,
+                  z_channels=6, num_groups=GROUPS)
+    enc, dec = VQGANEncoder(**kwargs), VQGANDecoder(**kwargs)
+    for module in (enc, dec):  # norms away from the identity init
+        for name, param in module.named_parameters():
+            if 'norm' in name:
+                torch.nn.init.normal_(param, mean=float('weight' in name),
+                                      std=0.3)
     x = torch.randn(2, 3, 16, 16)
-    z = enc(x)
-    assert z.shape == (2, 6, 16 // factor, 16 // factor)
-    assert enc.downsample_factor == factor
-    assert dec(z).shape == x.shape
+    with torch.no_grad():
+        z = enc(x)
+        expected_z = encoder_by_hand(enc, x, ch_mult, blocks)
+        assert enc.downsample_factor == factor
+        assert expected_z.shape == (2, 6, 16 // factor, 16 // factor)
+        torch.testing.assert_close(z, expected_z)
+        torch.testing.assert_close(dec(z), decoder_by_hand(dec, z, ch_mult,
+                                                           blocks))
 
 
 def test_paper_scale_trunk_matches_llamagen_vq16_size():
@@ -106,3 +190,53 @@ def test_trunk_is_local_only_with_local_norm_and_no_attention(
     # features 14..18 of the part are 22..26 of the whole, 4 px each
     diff = (part[..., 56:72, 56:72] - full[..., 88:104, 88:104]).abs().max()
     assert (diff < 1e-5) == local
+
+
+def _changed(a, b):
+    """Rows and columns where two ``[1, C, H, W]`` maps differ."""
+    rows, cols = ((a - b).abs().amax(dim=(0, 1)) > 1e-12).nonzero(
+        as_tuple=True)
+    return (int(rows.min()), int(rows.max())), (int(cols.min()),
+                                                int(cols.max()))
+
+
+def test_one_pixel_changes_exactly_its_receptive_field():
+    """Per-position norm, no attention, ch_mult (1, 2), one residual block:
+    a pixel reaches exactly the features its receptive field, worked out by
+    hand layer by layer, covers (float64, so nothing else moves at all)."""
+    torch.manual_seed(0)
+    kwargs = dict(ch=8, ch_mult=(1, 2), num_res_blocks=1, z_channels=4,
+                  norm='pixel', attention=False)
+    enc = VQGANEncoder(**kwargs).double()
+    x = torch.randn(1, 3, 48, 48, dtype=torch.double)
+    y = x.clone()
+    y[0, :, 20, 27] += 3.0
+    with torch.no_grad():
+        rows, cols = _changed(enc(x), enc(y))
+
+    def feature_range(p, size=24):
+        # conv_in and level 0's block (two 3x3 convs): p +- 3 at full size;
+        # the stride-2 conv over rows 2j..2j+2 (padding right/bottom):
+        # 2j <= i <= 2j + 2; then level 1's block, the two middle blocks and
+        # conv_out: seven 3x3 convs, +- 7.
+        low, high = math.ceil((p - 3 - 2) / 2), (p + 3) // 2
+        return max(low - 7, 0), min(high + 7, size - 1)
+
+    assert (rows, cols) == (feature_range(20), feature_range(27)) == \
+        ((1, 18), (4, 22))
+
+    dec = VQGANDecoder(**kwargs).double()
+    z = torch.randn(1, 4, 32, 32, dtype=torch.double)
+    w = z.clone()
+    w[0, :, 13, 18] += 3.0
+    with torch.no_grad():
+        rows, cols = _changed(dec(z), dec(w))
+
+    def pixel_range(j, size=64):
+        # conv_in, two middle blocks, level 0's two blocks: nine 3x3 convs,
+        # j +- 9; nearest x2: 2j, 2j + 1; the upsample conv, level 1's two
+        # blocks and conv_out: six 3x3 convs, +- 6.
+        return max(2 * (j - 9) - 6, 0), min(2 * (j + 9) + 1 + 6, size - 1)
+
+    assert (rows, cols) == (pixel_range(13), pixel_range(18)) == \
+        ((2, 51), (12, 61))
