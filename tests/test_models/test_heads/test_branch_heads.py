@@ -1,5 +1,6 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
 from fqzoo.models.encoders import (
     ConvBranchHead,
@@ -10,13 +11,80 @@ from fqzoo.models.encoders import (
 from fqzoo.registry import MODELS
 
 
-@pytest.mark.parametrize('size', [4, 8])
-def test_transformer_head_shapes_at_two_resolutions(size):
+def _layer_norm(x, norm):
+    mean = x.mean(-1, keepdim=True)
+    var = x.var(-1, unbiased=False, keepdim=True)
+    return (x - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+
+
+def _group_norm_silu_conv(x, norm, conv, groups):
+    """GroupNorm (eps 1e-6) over ``groups`` channel groups, SiLU, 3x3."""
+    b, c, h, w = x.shape
+    g = x.reshape(b, groups, -1)
+    g = (g - g.mean(-1, keepdim=True)) / torch.sqrt(
+        g.var(-1, unbiased=False, keepdim=True) + 1e-6)
+    y = g.reshape(b, c, h, w) * norm.weight[:, None, None] + \
+        norm.bias[:, None, None]
+    return F.conv2d(y * torch.sigmoid(y), conv.weight, conv.bias, padding=1)
+
+
+def _block_by_hand(x, block, num_heads):
+    """Pre-norm block: multi-head softmax(q k^T / sqrt(d)) v from the
+    packed in-projection, then a GELU (erf) MLP."""
+    b, length, c = x.shape
+    d = c // num_heads
+    attn = block.attn
+    y = _layer_norm(x, block.norm1)
+    q, k, v = (y @ attn.in_proj_weight.t() + attn.in_proj_bias).split(c, -1)
+    q, k, v = (t.reshape(b, length, num_heads, d).transpose(1, 2)
+               for t in (q, k, v))
+    weights = torch.softmax(q @ k.transpose(-1, -2) / d ** 0.5, dim=-1)
+    out = (weights @ v).transpose(1, 2).reshape(b, length, c)
+    x = x + out @ attn.out_proj.weight.t() + attn.out_proj.bias
+    hidden = _layer_norm(x, block.norm2) @ block.mlp.fc1.weight.t() + \
+        block.mlp.fc1.bias
+    hidden = 0.5 * hidden * (1 + torch.erf(hidden / 2 ** 0.5))
+    return x + hidden @ block.mlp.fc2.weight.t() + block.mlp.fc2.bias
+
+
+def _randomise_norms(module):
+    """Norm scales and shifts away from their identity init."""
+    for name, param in module.named_parameters():
+        if 'norm' in name or name.startswith('ln_'):
+            torch.nn.init.normal_(param, mean=float('weight' in name),
+                                  std=0.3)
+
+
+@pytest.mark.parametrize('height,width', [(4, 4), (6, 5)])
+def test_transformer_head_matches_functional_ops_by_hand(height, width):
+    """Tokens plus the positional embedding (as is at the trained 4x4
+    grid, bicubic-resampled otherwise), LayerNorm, two blocks, LayerNorm,
+    GroupNorm, SiLU and a 3x3 conv, written out with tensor ops."""
+    torch.manual_seed(0)
     head = TransformerBranchHead(in_channels=32, out_channels=16,
-                                 num_layers=2, num_heads=4, grid_size=4)
-    out = head(torch.randn(2, 32, size, size))
-    assert out.shape == (2, 16, size, size)
+                                 num_layers=2, num_heads=4, grid_size=4,
+                                 num_groups=8)
+    _randomise_norms(head)
+    x = torch.randn(2, 32, height, width)
+    pos = head.positional_embedding
+    if (height, width) != (4, 4):
+        grid = pos.reshape(4, 4, 32).permute(2, 0, 1)[None]
+        grid = F.interpolate(grid, size=(height, width), mode='bicubic',
+                             align_corners=False)
+        pos = grid[0].permute(1, 2, 0).reshape(height * width, 32)
+    with torch.no_grad():
+        tokens = x.flatten(2).transpose(1, 2) + pos
+        tokens = _layer_norm(tokens, head.ln_pre)
+        for block in head.blocks:
+            tokens = _block_by_hand(tokens, block, num_heads=4)
+        tokens = _layer_norm(tokens, head.ln_post)
+        grid = tokens.transpose(1, 2).reshape(2, 32, height, width)
+        expected = _group_norm_silu_conv(grid, head.norm_out, head.conv_out,
+                                         groups=8)
+        out = head(x)
     assert head.out_channels == 16
+    assert expected.shape == (2, 16, height, width)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
 
 
 def test_transformer_head_pos_embed_interpolation():
@@ -56,11 +124,25 @@ def test_transformer_head_gradient_flows():
 
 
 @pytest.mark.parametrize('size', [4, 7])
-def test_conv_head_shapes(size):
+def test_conv_head_matches_functional_ops_by_hand(size):
+    """Two residual blocks (norm, SiLU, 3x3 conv, twice, plus the input),
+    then GroupNorm, SiLU and a 3x3 conv to ``out_channels``."""
+    torch.manual_seed(0)
     head = MODELS.build(dict(type='ConvBranchHead', in_channels=16,
-                             out_channels=8, num_blocks=2))
+                             out_channels=8, num_blocks=2, num_groups=4))
     assert isinstance(head, ConvBranchHead)
-    assert head(torch.randn(2, 16, size, size)).shape == (2, 8, size, size)
+    _randomise_norms(head)
+    x = torch.randn(2, 16, size, size)
+    with torch.no_grad():
+        h = x
+        for block in head.blocks:
+            r = _group_norm_silu_conv(h, block.norm1, block.conv1, groups=4)
+            h = h + _group_norm_silu_conv(r, block.norm2, block.conv2,
+                                          groups=4)
+        expected = _group_norm_silu_conv(h, head.norm_out, head.conv_out,
+                                         groups=4)
+        torch.testing.assert_close(head(x), expected, atol=1e-5, rtol=1e-4)
+    assert expected.shape == (2, 8, size, size)
 
 
 def test_trunk_is_encoder_without_output_conv():
@@ -71,8 +153,15 @@ def test_trunk_is_encoder_without_output_conv():
     assert set(trunk.state_dict()) == {
         k for k in enc.state_dict() if not k.startswith(('norm_out', 'conv_out'))}
     assert trunk.z_channels == 16
+    # its output is what the encoder feeds its output norm
+    seen = {}
+    enc.norm_out.register_forward_hook(
+        lambda module, args, out: seen.update(mid=args[0]))
     x = torch.randn(1, 3, 16, 16)
-    assert trunk(x).shape == (1, 16, 8, 8)
+    with torch.no_grad():
+        enc(x)
+        torch.testing.assert_close(trunk(x), seen['mid'], atol=0, rtol=0)
+    assert seen['mid'].shape == (1, 16, 8, 8)
     with pytest.raises(TypeError, match='z_channels'):
         VQGANTrunk(z_channels=4, **kwargs)
 
