@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from tokenizer_reference import reconstruct_by_hand
 
 from fqzoo.models.encoders import (
     ConvBranchHead,
@@ -179,7 +180,12 @@ def test_tokenizer_with_transformer_heads_changes_channels():
         decoder=dict(type='VQGANDecoder', ch=8, ch_mult=(1, 2),
                      num_res_blocks=1, z_channels=8))).eval()
     assert model.quant_convs[0].in_channels == 8
-    for size in (8, 16):
-        idx = model.encode(torch.rand(1, 3, size, size) * 2 - 1)
-        assert idx.shape == (1, 2, size // 2, size // 2)
-        assert model.decode(idx).shape == (1, 3, size, size)
+    rng = torch.Generator().manual_seed(0)
+    for size in (8, 16):  # the trained 4x4 grid and a resampled 8x8 one
+        images = torch.rand(2, 3, size, size, generator=rng) * 2 - 1
+        # modules run one by one, nearest codes by a direct cdist argmin
+        recon, expected = reconstruct_by_hand(model, images)
+        assert expected.shape == (2, 2, size // 2, size // 2)
+        idx = model.encode(images)
+        assert torch.equal(idx, expected)
+        torch.testing.assert_close(model.decode(idx), recon)
