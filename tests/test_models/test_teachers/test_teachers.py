@@ -88,3 +88,90 @@ def test_efficientnet_teacher_real_weights_classify_chelsea():
     logits = teacher.model.get_classifier()(feat)
     assert logits.argmax(1).item() == 285  # Egyptian cat
     assert_frozen(teacher)
+
+
+IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+OPENAI_CLIP = ((0.48145466, 0.4578275, 0.40821073),
+               (0.26862954, 0.26130258, 0.27577711))
+
+
+def preprocess_by_hand(images, size, interpolation, mean_std):
+    """[-1, 1] -> [0, 1], resized (nearest: source pixel
+    ``floor(i * in / out)``), normalised by the model's published mean/std."""
+    x = (images + 1) / 2
+    if interpolation == 'nearest':
+        src = torch.arange(size) * images.shape[-1] // size
+        x = x[..., src, :][..., src]
+    else:
+        x = torch.nn.functional.interpolate(
+            x, size=(size, size), mode=interpolation, align_corners=False)
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in mean_std)
+    return (x - mean) / std
+
+
+def smooth_images(n=2, size=64):
+    """Random images with structure at several scales (not constant)."""
+    rng = torch.Generator().manual_seed(0)
+    coarse = torch.rand(n, 3, size // 8, size // 8, generator=rng)
+    fine = torch.rand(n, 3, size, size, generator=rng)
+    return (torch.nn.functional.interpolate(coarse, size=(size, size),
+                                            mode='bilinear') * 0.7
+            + 0.3 * fine) * 2 - 1
+
+
+@torch.no_grad()
+def excite(module):
+    """Weights of fan-in scale and LayerScale 1 (timm's 0.02 init and
+    DINOv2's LayerScale 1e-5 leave a random ViT's class token almost blind
+    to the image)."""
+    for name, param in module.named_parameters():
+        if param.dim() >= 2:
+            param.normal_(0, param[0].numel() ** -0.5)
+        elif name.endswith('.gamma'):
+            param.fill_(1.0)
+
+
+@pytest.mark.parametrize('interpolation', ['nearest', 'bicubic'])
+def test_dinov2_feature_is_timm_vit_normed_class_token(interpolation):
+    """The teacher's feature against timm's ViT run block by block on the
+    images preprocessed by hand: patch embedding, class token, positional
+    embedding, the blocks, the final norm, token 0."""
+    torch.manual_seed(0)
+    teacher = DINOv2Teacher(pretrained=False, img_size=56,
+                            interpolation=interpolation)
+    excite(teacher)
+    images = smooth_images()
+    vit = teacher.model
+    x = preprocess_by_hand(images, 56, interpolation, IMAGENET)
+    with torch.no_grad():
+        tokens = vit.patch_embed(x)
+        tokens = torch.cat([vit.cls_token.expand(len(x), -1, -1), tokens],
+                           dim=1) + vit.pos_embed
+        for block in vit.blocks:
+            tokens = block(tokens)
+        expected = vit.norm(tokens)[:, 0]
+    feat = teacher(images)
+    torch.testing.assert_close(feat, expected)
+    assert (feat[0] - feat[1]).abs().mean() > 0.1
+
+
+def test_clip_cls_feature_is_the_pre_norm_class_token():
+    """'cls' is open_clip's class token after the last block, before
+    ln_post: the visual tower run part by part on the images preprocessed
+    by hand (nearest resize, OpenAI CLIP mean/std)."""
+    torch.manual_seed(0)
+    teacher = CLIPTeacher('ViT-S-32', pretrained=False, img_size=64,
+                          interpolation='nearest')
+    excite(teacher)
+    images = smooth_images(size=96)
+    visual = teacher.visual
+    x = preprocess_by_hand(images, 64, 'nearest', OPENAI_CLIP)
+    with torch.no_grad():
+        patches = visual.conv1(x).flatten(2).transpose(1, 2)
+        cls = visual.class_embedding.expand(len(x), 1, -1)
+        tokens = torch.cat([cls, patches], dim=1) + \
+            visual.positional_embedding
+        expected = visual.transformer(visual.ln_pre(tokens))[:, 0]
+    feat = teacher(images)
+    torch.testing.assert_close(feat, expected)
+    assert (feat[0] - feat[1]).abs().mean() > 0.1
