@@ -56,32 +56,41 @@ def _randomise_norms(module):
                                   std=0.3)
 
 
+def transformer_head_by_hand(head, x, num_heads, groups):
+    """Tokens (through ``proj_in`` written as ``x W^T + b`` when the head
+    has one) plus the positional embedding (as is at the trained grid,
+    bicubic-resampled otherwise), LayerNorm, the blocks, LayerNorm,
+    GroupNorm, SiLU and a 3x3 conv, written out with tensor ops."""
+    b, _, height, width = x.shape
+    grid_size = head.grid_size
+    pos = head.positional_embedding
+    channels = pos.shape[1]
+    if (height, width) != (grid_size, grid_size):
+        grid = pos.reshape(grid_size, grid_size, channels).permute(2, 0, 1)
+        grid = F.interpolate(grid[None], size=(height, width),
+                             mode='bicubic', align_corners=False)
+        pos = grid[0].permute(1, 2, 0).reshape(height * width, channels)
+    tokens = x.flatten(2).transpose(1, 2)
+    if isinstance(head.proj_in, torch.nn.Linear):
+        tokens = tokens @ head.proj_in.weight.t() + head.proj_in.bias
+    tokens = _layer_norm(tokens + pos, head.ln_pre)
+    for block in head.blocks:
+        tokens = _block_by_hand(tokens, block, num_heads)
+    tokens = _layer_norm(tokens, head.ln_post)
+    grid = tokens.transpose(1, 2).reshape(b, channels, height, width)
+    return _group_norm_silu_conv(grid, head.norm_out, head.conv_out, groups)
+
+
 @pytest.mark.parametrize('height,width', [(4, 4), (6, 5)])
 def test_transformer_head_matches_functional_ops_by_hand(height, width):
-    """Tokens plus the positional embedding (as is at the trained 4x4
-    grid, bicubic-resampled otherwise), LayerNorm, two blocks, LayerNorm,
-    GroupNorm, SiLU and a 3x3 conv, written out with tensor ops."""
     torch.manual_seed(0)
     head = TransformerBranchHead(in_channels=32, out_channels=16,
                                  num_layers=2, num_heads=4, grid_size=4,
                                  num_groups=8)
     _randomise_norms(head)
     x = torch.randn(2, 32, height, width)
-    pos = head.positional_embedding
-    if (height, width) != (4, 4):
-        grid = pos.reshape(4, 4, 32).permute(2, 0, 1)[None]
-        grid = F.interpolate(grid, size=(height, width), mode='bicubic',
-                             align_corners=False)
-        pos = grid[0].permute(1, 2, 0).reshape(height * width, 32)
     with torch.no_grad():
-        tokens = x.flatten(2).transpose(1, 2) + pos
-        tokens = _layer_norm(tokens, head.ln_pre)
-        for block in head.blocks:
-            tokens = _block_by_hand(tokens, block, num_heads=4)
-        tokens = _layer_norm(tokens, head.ln_post)
-        grid = tokens.transpose(1, 2).reshape(2, 32, height, width)
-        expected = _group_norm_silu_conv(grid, head.norm_out, head.conv_out,
-                                         groups=8)
+        expected = transformer_head_by_hand(head, x, num_heads=4, groups=8)
         out = head(x)
     assert head.out_channels == 16
     assert expected.shape == (2, 16, height, width)
@@ -112,7 +121,13 @@ def test_transformer_head_proj_in_only_when_width_differs():
                                   num_layers=1, num_heads=2, grid_size=2)
     assert isinstance(same.proj_in, torch.nn.Identity)
     assert isinstance(wider.proj_in, torch.nn.Linear)
-    assert wider(torch.randn(1, 16, 2, 2)).shape == (1, 8, 2, 2)
+    _randomise_norms(wider)
+    x = torch.randn(2, 16, 2, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            wider(x), transformer_head_by_hand(wider, x, num_heads=2,
+                                               groups=32),
+            atol=1e-5, rtol=1e-4)
 
 
 def test_transformer_head_gradient_flows():
