@@ -33,8 +33,16 @@ def test_kmeans_init_places_codes_on_clusters():
 
 
 def test_kmeans_samples_with_replacement_when_few_points():
-    centroids = kmeans(torch.randn(3, 4), 10, iters=2)
+    torch.manual_seed(0)
+    x = torch.randn(3, 4)
+    centroids = kmeans(x, 10, iters=2)
     assert centroids.shape == (10, 4)
+    # seeds are drawn from the 3 points; a cluster holds one point (the
+    # first of equal seeds wins it) or none (keeps its seed): every
+    # centroid is one of the points
+    dist = torch.cdist(centroids, x)
+    assert dist.min(1).values.max() < 1e-6
+    assert dist.argmin(1).unique().numel() > 1
 
 
 def test_dead_code_restart_reseeds_unused_codes():
