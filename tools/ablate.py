@@ -36,6 +36,7 @@ from fqzoo.ablation import (
     run_ablation,
     write_report,
 )
+from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -104,4 +105,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

@@ -20,6 +20,7 @@ from fqzoo.apis import init_tokenizer
 from fqzoo.apis.codebook_analysis import analyze_codebook
 from fqzoo.apis.codes import build_split_dataset
 from fqzoo.utils.config import load_config
+from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,4 +63,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

@@ -26,6 +26,7 @@ import torch
 
 from fqzoo.generation.evaluate import evaluate_samples
 from fqzoo.generation.fidelity import INCEPTION_METRICS
+from fqzoo.utils.errors import exit_on_input_error
 from fqzoo.utils.files import write_json_atomic
 
 
@@ -81,4 +82,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

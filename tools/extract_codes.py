@@ -25,6 +25,7 @@ from fqzoo.apis import init_tokenizer
 from fqzoo.apis.codes import build_split_dataset, extract_codes
 from fqzoo.utils.config import load_config
 from fqzoo.utils.distributed import close_processes, init_processes
+from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:
@@ -81,4 +82,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

@@ -48,6 +48,7 @@ from fqzoo.utils.checkpoint import (
     load_state_dict_checked,
     safe_load,
 )
+from fqzoo.utils.errors import exit_on_input_error
 from fqzoo.utils.files import file_sha256
 from fqzoo.utils.token_layout import (
     KEY,
@@ -437,4 +438,5 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

@@ -28,6 +28,7 @@ from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
 from fqzoo.evaluation.whole_photo import whole_photo_fidelity
 from fqzoo.utils.checkpoint import to_plain
 from fqzoo.utils.config import load_config
+from fqzoo.utils.errors import exit_on_input_error
 from fqzoo.visualization import reconstruction_grid, save_png
 
 HEADLINE = ('psnr', 'ssim', 'lpips', 'perceptual', 'fid', 'usage',
@@ -127,4 +128,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

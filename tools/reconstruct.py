@@ -18,6 +18,7 @@ from mmengine.config import DictAction
 from fqzoo.apis import init_tokenizer
 from fqzoo.apis.reconstruction import config_resolution, reconstruct_files
 from fqzoo.utils.config import load_config
+from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,4 +59,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

@@ -35,6 +35,7 @@ from fqzoo.generation.released import run_released_sampling
 from fqzoo.generation.sampler import run_sampling
 from fqzoo.utils.config import load_config
 from fqzoo.utils.distributed import close_processes, init_processes
+from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:
@@ -186,4 +187,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

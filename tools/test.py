@@ -22,6 +22,7 @@ from fqzoo.engine.runner import (
 )
 from fqzoo.utils.checkpoint import to_plain
 from fqzoo.utils.config import load_config
+from fqzoo.utils.errors import exit_on_input_error
 from fqzoo.utils.preflight import (
     MissingRequirementsError,
     dry_run,
@@ -77,4 +78,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

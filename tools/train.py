@@ -24,6 +24,8 @@ from fqzoo.engine.runner import (
     use_gloo_without_cuda,
 )
 from fqzoo.registry import RUNNERS
+from fqzoo.utils.config import load_config
+from fqzoo.utils.errors import exit_on_input_error
 from fqzoo.utils.preflight import (
     MissingRequirementsError,
     dry_run,
@@ -118,7 +120,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
 def main() -> None:
     args = parse_args()
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = merge_args(load_config(args.config), args)
     if args.dry_run:
         sys.exit(dry_run(cfg, args.config))
     try:
@@ -130,4 +132,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

@@ -24,6 +24,7 @@ from fqzoo.evaluation.fmnist_classifier import (
     save_classifier,
     train_classifier,
 )
+from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,4 +63,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

@@ -30,6 +30,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from fqzoo.registry import DATASETS
+from fqzoo.utils.errors import InputKeyError
 from fqzoo.utils.files import write_json_atomic
 from fqzoo.utils.labels import class_labels
 from fqzoo.utils.shards import ShardRun, no_barrier, save_npy, source_file
@@ -49,7 +50,7 @@ def build_split_dataset(cfg: Config, split: str) -> Dataset:
     """The dataset of ``cfg.{split}_dataloader`` (split: train, val, test)."""
     key = f'{split}_dataloader'
     if cfg.get(key) is None:
-        raise KeyError(f'The config has no {key}')
+        raise InputKeyError(f'The config has no {key}')
     init_default_scope(cfg.get('default_scope', 'fqzoo'))
     return DATASETS.build(cfg[key]['dataset'])
 

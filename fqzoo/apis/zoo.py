@@ -35,6 +35,11 @@ from torch import nn
 
 from fqzoo.registry import GENERATORS
 from fqzoo.utils.checkpoint import load_state_dict_checked
+from fqzoo.utils.errors import (
+    InputError,
+    InputFileNotFoundError,
+    InputKeyError,
+)
 from fqzoo.utils.files import file_sha256
 
 from .inference import TRAINING_ONLY, init_generator, init_tokenizer
@@ -45,11 +50,11 @@ INDEX_ENV = 'FQZOO_MODEL_INDEX'
 _TRUE = ('1', 'on', 'true', 'yes')
 
 
-class WeightsUnavailableError(FileNotFoundError):
+class WeightsUnavailableError(InputFileNotFoundError):
     """A model's weights are neither given, cached nor downloadable."""
 
 
-class HashMismatchError(ValueError):
+class HashMismatchError(InputError):
     """A weights file is not the one the model index names."""
 
 
@@ -176,9 +181,9 @@ def model_info(name: str, index: Union[None, str, Path] = None) -> ModelInfo:
     if name not in models:
         close = difflib.get_close_matches(name, list(models), n=5)
         hint = f'; did you mean {close}?' if close else ''
-        raise KeyError(f'No model named {name!r} in {index_path(index)}'
-                       f'{hint} (list_models() gives all '
-                       f'{len(models)} names)')
+        raise InputKeyError(f'No model named {name!r} in '
+                            f'{index_path(index)}{hint} (list_models() '
+                            f'gives all {len(models)} names)')
     return models[name]
 
 
@@ -451,8 +456,8 @@ def resolve_weights(info: ModelInfo,
     else:
         path = Path(pretrained)
         if not path.is_file():
-            raise FileNotFoundError(f'{info.name}: weights file not found: '
-                                    f'{path}')
+            raise InputFileNotFoundError(f'{info.name}: weights file not '
+                                         f'found: {path}')
     expected = (info.weights or {}).get('sha256')
     pinned = revision in (None, (info.weights or {}).get('revision'))
     if check_hash and expected and pinned:

@@ -4,6 +4,8 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from torch import Tensor
 
+from fqzoo.utils.errors import InputError, InputKeyError
+
 from . import far, fqgan, llamagen_gpt, llamagen_vq
 from .family import ConverterFamily
 from .keys import strip_prefixes
@@ -56,11 +58,11 @@ def detect_family(state: Mapping[str, Tensor],
     if family:
         for other in FAMILIES.values():
             if other.name != family and other.detect(state):
-                raise ValueError(f'a {other.name} checkpoint, not {family}:'
+                raise InputError(f'a {other.name} checkpoint, not {family}:'
                                  f' convert it with {other.tool}')
-        raise KeyError(f'Missing key {wanted[0].signature}: not a released '
-                       f'{family} checkpoint (keys: {keys})')
-    raise KeyError('No released layout recognised: none of ' + ', '.join(
+        raise InputKeyError(f'Missing key {wanted[0].signature}: not a '
+                            f'released {family} checkpoint (keys: {keys})')
+    raise InputKeyError('No released layout recognised: none of ' + ', '.join(
         f.signature for f in wanted) + f' (keys: {keys})')
 
 

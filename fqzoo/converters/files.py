@@ -23,6 +23,7 @@ from fqzoo.utils.checkpoint import (
     temporary_name,
     write_text_atomic,
 )
+from fqzoo.utils.errors import InputError, InputKeyError
 from fqzoo.utils.files import file_sha256
 from fqzoo.utils.token_layout import generator_layout, tokenizer_layout
 
@@ -51,7 +52,7 @@ def select_weights(checkpoint: Any, path: PathLike, ema: bool = False
         KeyError: no such entry (the entries found listed).
     """
     if not isinstance(checkpoint, dict):
-        raise ValueError(f'{path} holds a {type(checkpoint).__name__}, not '
+        raise InputError(f'{path} holds a {type(checkpoint).__name__}, not '
                          'a checkpoint dict')
     entries = ['ema'] if ema else ['model', 'module', 'state_dict']
     for entry in entries:
@@ -61,12 +62,13 @@ def select_weights(checkpoint: Any, path: PathLike, ema: bool = False
     else:
         if ema or not checkpoint or not all(
                 torch.is_tensor(v) for v in checkpoint.values()):
-            raise KeyError(f'{path} has no {" / ".join(entries)} entry of '
-                           f'weights (entries: {sorted(checkpoint)[:10]})')
+            raise InputKeyError(
+                f'{path} has no {" / ".join(entries)} entry of weights '
+                f'(entries: {sorted(checkpoint)[:10]})')
         state, name = checkpoint, '(bare state dict)'
     bad = [k for k, v in state.items() if not torch.is_tensor(v)]
     if bad:
-        raise ValueError(f'{path} entry {name}: "{bad[0]}" is of type '
+        raise InputError(f'{path} entry {name}: "{bad[0]}" is of type '
                          f'{type(state[bad[0]]).__name__}, not a tensor')
     return state, name
 

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from fqzoo.registry import DATASETS
+from fqzoo.utils.errors import InputError, InputFileNotFoundError
 from fqzoo.utils.preflight import Requirement
 
 MANIFEST = 'manifest.json'
@@ -49,7 +50,7 @@ class CodeDataset(Dataset):
         root = Path(data_root)
         manifest_path = root / MANIFEST
         if not manifest_path.is_file():
-            raise FileNotFoundError(
+            raise InputFileNotFoundError(
                 f'{manifest_path} not found: extract codes with '
                 'tools/extract_codes.py first (the manifest is written when '
                 'the extraction is complete)')
@@ -79,7 +80,7 @@ class CodeDataset(Dataset):
                 ([(shard['labels'], labels)] if labels is not None else [])
             for name, array in files:
                 if len(array) != shard['count']:
-                    raise ValueError(
+                    raise InputError(
                         f'{self.data_root / name} holds {len(array)} rows, '
                         f'the manifest {self.data_root / MANIFEST} says '
                         f'{shard["count"]}'

@@ -5,6 +5,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
+from fqzoo.utils.errors import InputError
+
 from .classifier_metrics import fmnist_metrics
 from .fidelity import INCEPTION_METRICS, inception_metrics, offline_fid
 from .inputs import FMNIST_PREFIX, load_reference, load_samples
@@ -64,13 +66,13 @@ def evaluate_samples(samples_path: Union[str, Path],
     reference = None
     if needs_ref:
         if ref is None:
-            raise ValueError('fid, prc and the offline FID need --ref')
+            raise InputError('fid, prc and the offline FID need --ref')
         size = ref_size
         if size is None and str(ref).startswith(FMNIST_PREFIX):
             size = images.shape[1]
         reference = load_reference(ref, size=size, fmnist_root=fmnist_root)
     if fmnist_classifier and labels is None:
-        raise ValueError(f'{samples_path} has no labels (arr_1): the '
+        raise InputError(f'{samples_path} has no labels (arr_1): the '
                          'classifier metrics need them')
     kwargs = dict(device=device, batch_size=batch_size)
     results = {}

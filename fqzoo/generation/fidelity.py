@@ -21,6 +21,7 @@ from fqzoo.evaluation.metrics.fid import (
     check_inception_weights,
     inception_weights_errors,
 )
+from fqzoo.utils.errors import InputError
 
 from .inputs import UInt8Images
 
@@ -60,7 +61,7 @@ def fidelity_metrics(samples: np.ndarray, reference: Optional[np.ndarray],
         ``recall``, ``f_score``).
     """
     if (fid or prc) and reference is None:
-        raise ValueError('fid and prc need reference images')
+        raise InputError('fid and prc need reference images')
     inputs = dict(input1=UInt8Images(samples))
     if reference is not None and (fid or prc):
         inputs['input2'] = UInt8Images(reference)
@@ -97,7 +98,7 @@ def inception_metrics(samples: np.ndarray, reference: Optional[np.ndarray],
     """
     unknown = set(metrics) - set(INCEPTION_METRICS)
     if unknown:
-        raise ValueError(f'unknown metrics {sorted(unknown)}: choose from '
+        raise InputError(f'unknown metrics {sorted(unknown)}: choose from '
                          f'{INCEPTION_METRICS}')
     if not metrics:
         return {}

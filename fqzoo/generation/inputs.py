@@ -19,6 +19,11 @@ from torch.utils.data import Dataset
 
 from fqzoo.datasets.image_folder import IMG_EXTENSIONS
 from fqzoo.evaluation.fmnist_classifier import load_split
+from fqzoo.utils.errors import (
+    InputError,
+    InputFileNotFoundError,
+    InputKeyError,
+)
 from fqzoo.utils.images import to_uint8
 
 from .shards import npz_arrays
@@ -44,10 +49,10 @@ class UInt8Images(Dataset):
 
 def check_images(images: np.ndarray, name: str) -> np.ndarray:
     """``images`` if uint8 ``[N, H, W, 3]`` with ``N >= 1``, else a
-    ValueError naming ``name``."""
+    InputError naming ``name``."""
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 \
             or len(images) == 0:
-        raise ValueError(f'{name} must be uint8 [N, H, W, 3] with N >= 1, '
+        raise InputError(f'{name} must be uint8 [N, H, W, 3] with N >= 1, '
                          f'got {images.dtype} {list(images.shape)}')
     return images
 
@@ -58,24 +63,24 @@ def load_samples(path: Union[str, Path]
     present, ``arr_1`` (None otherwise).
 
     Raises:
-        ValueError: the file is truncated or not an ``.npz`` (named, with
+        InputError: the file is truncated or not an ``.npz`` (named, with
             how to redo it), or its arrays are not samples.
     """
     try:
         npz_arrays(path)
     except ValueError as err:
-        raise ValueError(f'{err}. If tools/sample.py wrote it, run the same '
+        raise InputError(f'{err}. If tools/sample.py wrote it, run the same '
                          'command again: it rewrites a samples.npz that is '
                          'not whole from its shards') from None
     with np.load(path) as data:
         if 'arr_0' not in data.files:
-            raise KeyError(f'{path} has no arr_0 (uint8 [N, H, W, 3] '
-                           'images): not a samples .npz')
+            raise InputKeyError(f'{path} has no arr_0 (uint8 [N, H, W, 3] '
+                                'images): not a samples .npz')
         images = check_images(data['arr_0'], f'{path}: arr_0')
         labels = data['arr_1'].astype(np.int64) if 'arr_1' in data.files \
             else None
     if labels is not None and labels.shape != (len(images),):
-        raise ValueError(f'{path}: arr_1 has shape {list(labels.shape)}, '
+        raise InputError(f'{path}: arr_1 has shape {list(labels.shape)}, '
                          f'expected one label per image ({len(images)})')
     return images, labels
 
@@ -112,8 +117,8 @@ def load_image_folder(folder: Union[str, Path],
     folder = Path(folder)
     files = _image_files(folder)
     if not files:
-        raise FileNotFoundError(f'No images ({", ".join(IMG_EXTENSIONS)}) '
-                                f'under {folder}')
+        raise InputFileNotFoundError(
+            f'No images ({", ".join(IMG_EXTENSIONS)}) under {folder}')
     images = []
     for path in files:
         with Image.open(path) as image:
@@ -122,7 +127,7 @@ def load_image_folder(folder: Union[str, Path],
                 image = _center_resize(image, size)
             array = np.asarray(image, dtype=np.uint8)
         if images and array.shape != images[0].shape:
-            raise ValueError(
+            raise InputError(
                 f'{path} is {array.shape[1]}x{array.shape[0]}, '
                 f'{files[0]} is {images[0].shape[1]}x{images[0].shape[0]}: '
                 'pass a reference size to resize and crop them all')
@@ -161,7 +166,7 @@ def load_reference(ref: Union[str, Path], *, size: Optional[int] = None,
     ref = str(ref)
     if ref.startswith(FMNIST_PREFIX):
         if size is None:
-            raise ValueError('fashion-mnist references need the image size')
+            raise InputError('fashion-mnist references need the image size')
         return load_fashion_mnist_images(ref[len(FMNIST_PREFIX):], size,
                                          fmnist_root)[0]
     path = Path(ref)
@@ -171,7 +176,8 @@ def load_reference(ref: Union[str, Path], *, size: Optional[int] = None,
         npz_arrays(path)
         with np.load(path) as data:
             if 'arr_0' not in data.files:
-                raise KeyError(f'{path} has no arr_0 (reference images)')
+                raise InputKeyError(f'{path} has no arr_0 (reference '
+                                    'images)')
             return check_images(data['arr_0'], f'{path}: arr_0')
-    raise FileNotFoundError(f'Reference {ref!r} is neither an .npz, a '
-                            f'folder nor {FMNIST_PREFIX}<train|test>')
+    raise InputFileNotFoundError(f'Reference {ref!r} is neither an .npz, a '
+                                 f'folder nor {FMNIST_PREFIX}<train|test>')

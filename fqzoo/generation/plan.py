@@ -11,6 +11,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
+from fqzoo.utils.errors import InputError
 from fqzoo.utils.labels import class_labels
 
 __all__ = ['balanced_labels', 'check_classes', 'per_class_counts',
@@ -22,12 +23,12 @@ def check_classes(classes: Sequence[int], num_classes: int) -> List[int]:
     cut to 0), each in ``[0, num_classes)``, no repeats, at least one."""
     classes = class_labels(list(classes), 'classes').tolist()
     if not classes:
-        raise ValueError('no classes to sample')
+        raise InputError('no classes to sample')
     if len(set(classes)) != len(classes):
-        raise ValueError(f'classes repeat: {classes}')
+        raise InputError(f'classes repeat: {classes}')
     bad = [c for c in classes if not 0 <= c < num_classes]
     if bad:
-        raise ValueError(f'classes {bad} are not in [0, {num_classes}) '
+        raise InputError(f'classes {bad} are not in [0, {num_classes}) '
                          '(the generator\'s classes)')
     return classes
 
@@ -44,7 +45,7 @@ def balanced_labels(num: int, classes: Sequence[int]) -> np.ndarray:
         [3, 7, 3, 7, 3, 7]
     """
     if num < 1 or num % len(classes):
-        raise ValueError(f'--num {num} is not a positive multiple of the '
+        raise InputError(f'--num {num} is not a positive multiple of the '
                          f'{len(classes)} classes asked for: every class '
                          'gets num / classes samples')
     return np.resize(np.asarray(classes, dtype=np.int64), num)

@@ -16,6 +16,7 @@ from typing import Optional, Tuple, Union
 
 from mmengine.config import Config
 
+from fqzoo.utils.errors import InputError
 from fqzoo.utils.shards import source_file
 from fqzoo.utils.token_layout import (
     KEY,
@@ -91,7 +92,7 @@ def check_pairing(generator, tokenizer, info: Optional[dict] = None) -> None:
             the built models are compared).
 
     Raises:
-        ValueError: one message naming both sides (file and value).
+        InputError: one message naming both sides (file and value).
     """
     gen_info = (info or {}).get('generator') or {}
     tok_info = (info or {}).get('tokenizer') or {}
@@ -113,7 +114,7 @@ def check_pairing(generator, tokenizer, info: Optional[dict] = None) -> None:
     if trained_with.get('sha256') and given.get('sha256') and \
             trained_with['sha256'] not in (given['sha256'],
                                            tok_info.get(SOURCE_KEY)):
-        raise ValueError(
+        raise InputError(
             f'{gen_name} and {tok_name} do not belong together: the '
             f'generator was trained on codes of the tokenizer checkpoint '
             f'{trained_with.get("path")} (sha256 '

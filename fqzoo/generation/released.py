@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
+from fqzoo.utils.errors import InputError
 from fqzoo.utils.files import write_json_atomic
 from fqzoo.utils.shards import ShardRun, no_barrier
 from fqzoo.utils.token_layout import index_dtype
@@ -78,7 +79,7 @@ def stream_seed(seed: int, stream: int, streams: int) -> int:
 def batches_per_stream(num: int, batch_size: int, streams: int) -> int:
     """Batches each stream draws: ``ceil(num / (batch_size * streams))``."""
     if num < 1 or batch_size < 1 or streams < 1:
-        raise ValueError(f'num ({num}), batch_size ({batch_size}) and '
+        raise InputError(f'num ({num}), batch_size ({batch_size}) and '
                          f'streams ({streams}) must be >= 1')
     return math.ceil(num / (batch_size * streams))
 
@@ -109,7 +110,7 @@ def eval_side(eval_size: EvalSize, side: int) -> int:
     if eval_size == 'auto':
         return min(side, RELEASED_EVAL_SIZE)
     if isinstance(eval_size, str) or int(eval_size) < 1:
-        raise ValueError(f"eval_size must be 'auto', None or a positive "
+        raise InputError(f"eval_size must be 'auto', None or a positive "
                          f'int, got {eval_size!r}')
     return int(eval_size)
 
@@ -379,14 +380,14 @@ def run_released_sampling(generator, tokenizer, out_dir: Union[str, Path],
         dict | None: the ``sampling.json`` record on rank 0, else None.
 
     Raises:
-        ValueError: a generator and a tokenizer that do not belong
+        InputError: a generator and a tokenizer that do not belong
             together, or a folder made with other settings.
     """
     out = Path(out_dir)
     streams = world_size if streams is None else int(streams)
     batches = batches_per_stream(num, batch_size, streams)
     if chunk_size < 1:
-        raise ValueError(f'chunk_size must be >= 1, got {chunk_size}')
+        raise InputError(f'chunk_size must be >= 1, got {chunk_size}')
     sampling = dict(cfg_scale=cfg_scale, temperature=temperature,
                     top_k=top_k, top_p=top_p, cfg_interval=cfg_interval)
     settings = dict(identity or {}, protocol='released', num=num, seed=seed,

@@ -199,7 +199,7 @@ def run_sampling(generator, tokenizer, out_dir: Union[str, Path], *,
         dict | None: the ``sampling.json`` record on rank 0, else None.
 
     Raises:
-        ValueError: ``num`` not a multiple of the number of classes, bad
+        InputError: ``num`` not a multiple of the number of classes, bad
             classes (not whole numbers, out of range), a generator and a
             tokenizer that do not belong together
             (:func:`~fqzoo.generation.provenance.check_pairing`), or a

@@ -19,6 +19,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.lib import format as npy_format
 
+from fqzoo.utils.errors import InputError
 from fqzoo.utils.shards import save_atomic, save_npz
 
 SHARD_KEYS = ('tokens', 'images', 'labels', 'seeds', 'seconds')
@@ -125,7 +126,7 @@ def npz_arrays(path: Union[str, Path]) -> Dict[str, Tuple[Tuple[int, ...],
     checked to hold all its bytes.
 
     Raises:
-        ValueError: the file is not a whole ``.npz`` (truncated: no zip
+        InputError: the file is not a whole ``.npz`` (truncated: no zip
             directory, or a member shorter than its header says), naming
             the file.
     """
@@ -150,7 +151,7 @@ def npz_arrays(path: Union[str, Path]) -> Dict[str, Tuple[Tuple[int, ...],
                 arrays[member.filename[:-len('.npy')]] = (tuple(shape),
                                                          dtype)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise ValueError(f'{path} is not a whole .npz (truncated or another '
+        raise InputError(f'{path} is not a whole .npz (truncated or another '
                          f'format?): {type(err).__name__}: {err}') from None
     return arrays
 

@@ -35,6 +35,12 @@ import torch
 from mmengine.logging import HistoryBuffer
 from torch import nn
 
+from fqzoo.utils.errors import (
+    InputError,
+    InputFileNotFoundError,
+    InputKeyError,
+)
+
 
 class UnsafeCheckpointError(RuntimeError):
     """A checkpoint holds objects other than tensors and plain values."""
@@ -64,7 +70,7 @@ def load_safetensors(path: Union[str, Path],
             else (a callable, a dict) loads onto the CPU. Defaults to 'cpu'.
 
     Raises:
-        ValueError: the file is not a complete safetensors file.
+        InputError: the file is not a complete safetensors file.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
@@ -73,7 +79,7 @@ def load_safetensors(path: Union[str, Path],
     try:
         return load_file(str(path), device=device)
     except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f'{path} is not a safetensors file (truncated or '
+        raise InputError(f'{path} is not a safetensors file (truncated or '
                          f'another format?): {err}') from None
 
 
@@ -82,14 +88,14 @@ def safetensors_metadata(path: Union[str, Path]) -> Dict[str, str]:
     has none).
 
     Raises:
-        ValueError: the file is not a safetensors file.
+        InputError: the file is not a safetensors file.
     """
     from safetensors import SafetensorError, safe_open
     try:
         with safe_open(str(path), framework='pt') as file:
             return dict(file.metadata() or {})
     except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(f'{path} is not a safetensors file (truncated or '
+        raise InputError(f'{path} is not a safetensors file (truncated or '
                          f'another format?): {err}') from None
 
 
@@ -106,20 +112,20 @@ def safe_load(path: Union[str, Path], map_location: Any = 'cpu',
             scripts save). Defaults to ().
 
     Raises:
-        FileNotFoundError: no such file.
+        InputFileNotFoundError: no such file.
         UnsafeCheckpointError: the file holds other pickled objects.
-        ValueError: the file is not a PyTorch checkpoint (another format,
+        InputError: the file is not a PyTorch checkpoint (another format,
             truncated, empty).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f'Checkpoint not found: {path}')
+        raise InputFileNotFoundError(f'Checkpoint not found: {path}')
     if is_safetensors(path):
         return load_safetensors(path, map_location)
     with open(path, 'rb') as file:
         legacy = file.read(1) == b'\x80'  # a pickle stream (before torch 1.6)
     if not legacy and not zipfile.is_zipfile(path):
-        raise ValueError(f'{path} is not a PyTorch checkpoint: neither a '
+        raise InputError(f'{path} is not a PyTorch checkpoint: neither a '
                          'torch.save zip archive (truncated or empty?) nor '
                          'a legacy pickle')
     try:
@@ -137,7 +143,7 @@ def safe_load(path: Union[str, Path], map_location: Any = 'cpu',
                 'than tensors and plain Python values, which could run '
                 f'arbitrary code. fqzoo loads with weights_only=True. ({err})'
             ) from None
-        raise ValueError(f'{path} is not a PyTorch checkpoint (another '
+        raise InputError(f'{path} is not a PyTorch checkpoint (another '
                          f'format, truncated or empty): '
                          f'{type(err).__name__}: {err}') from None
 
@@ -151,8 +157,8 @@ def extract_state_dict(checkpoint: Any) -> dict:
                 return checkpoint[key]
         if all(torch.is_tensor(v) for v in checkpoint.values()):
             return checkpoint
-    raise KeyError('No model weights found: expected a "state_dict" or '
-                   '"model" entry, or a plain state dict')
+    raise InputKeyError('No model weights found: expected a "state_dict" '
+                        'or "model" entry, or a plain state dict')
 
 
 def load_model_weights(model: nn.Module, path: Union[str, Path],
@@ -164,8 +170,8 @@ def load_model_weights(model: nn.Module, path: Union[str, Path],
     when loading a tokenizer for inference) are dropped first.
 
     Raises:
-        KeyError: the weights do not fit ``model`` (a checkpoint of another
-            architecture): the message names the file and lists the
+        InputKeyError: the weights do not fit ``model`` (a checkpoint of
+            another architecture): the message names the file and lists the
             missing and unexpected keys and the shape mismatches. Missing
             and unexpected keys are allowed with ``strict=False``; shape
             mismatches never are.
@@ -193,7 +199,7 @@ def load_state_dict_checked(model: nn.Module, state: Dict[str, Any],
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     if mismatched or (strict and (missing or unexpected)):
-        raise KeyError(
+        raise InputKeyError(
             f'{source} does not match the model {type(model).__name__} '
             f'(another architecture or config?): '
             f'{_listed("missing keys", missing)}, '

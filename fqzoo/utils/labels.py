@@ -4,6 +4,8 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
+from fqzoo.utils.errors import InputError
+
 LabelsLike = Union[np.ndarray, torch.Tensor, Sequence, int, float]
 
 
@@ -21,7 +23,7 @@ def class_labels(values: LabelsLike, what: str = 'labels') -> np.ndarray:
         np.ndarray: int64, the shape of ``values``.
 
     Raises:
-        ValueError: a label that is not a whole number (or not a number),
+        InputError: a label that is not a whole number (or not a number),
             naming its position and value.
 
     Example:
@@ -34,7 +36,7 @@ def class_labels(values: LabelsLike, what: str = 'labels') -> np.ndarray:
     if array.dtype == np.bool_ or not (
             np.issubdtype(array.dtype, np.integer)
             or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f'{what} must be whole numbers, got {array.dtype} '
+        raise InputError(f'{what} must be whole numbers, got {array.dtype} '
                          f'values {array.reshape(-1)[:8].tolist()}')
     if np.issubdtype(array.dtype, np.floating):
         flat = array.reshape(-1)
@@ -42,7 +44,7 @@ def class_labels(values: LabelsLike, what: str = 'labels') -> np.ndarray:
         if len(bad):
             shown = ', '.join(f'{str(flat[i])} (item {i})'
                               for i in bad[:8])
-            raise ValueError(f'{what} must be whole numbers (class indices), '
+            raise InputError(f'{what} must be whole numbers (class indices), '
                              f'got {shown}: refusing to cut them to '
                              'integers')
     return array.astype(np.int64)

@@ -47,6 +47,7 @@ from typing import (
 
 import numpy as np
 
+from fqzoo.utils.errors import InputError, InputFileNotFoundError
 from fqzoo.utils.files import file_sha256, write_json_atomic
 
 SETTINGS = '.settings.json'
@@ -67,7 +68,7 @@ def shard_ranges(total: int, shard_size: int) -> List[Tuple[int, int]]:
         [(0, 3), (3, 6), (6, 7)]
     """
     if shard_size < 1:
-        raise ValueError(f'shard_size must be >= 1, got {shard_size}')
+        raise InputError(f'shard_size must be >= 1, got {shard_size}')
     return [(start, min(start + shard_size, total))
             for start in range(0, total, shard_size)]
 
@@ -114,7 +115,13 @@ def save_npz(path: PathLike, **arrays: np.ndarray) -> Path:
 
 def source_file(path: PathLike) -> Dict[str, str]:
     """A file the outputs are made from, for the settings:
-    ``dict(path=<resolved path>, sha256=<hex digest>)``."""
+    ``dict(path=<resolved path>, sha256=<hex digest>)``.
+
+    Raises:
+        InputFileNotFoundError: no such file.
+    """
+    if not Path(path).is_file():
+        raise InputFileNotFoundError(f'{path} not found (no such file)')
     return dict(path=str(Path(path).resolve()), sha256=file_sha256(path))
 
 
@@ -222,7 +229,7 @@ class ShardRun:
             settings recorded yet).
 
         Raises:
-            ValueError: the folder was made with other settings, naming
+            InputError: the folder was made with other settings, naming
                 each difference with both values.
         """
         old = self.recorded_settings()
@@ -230,7 +237,7 @@ class ShardRun:
             return []
         refused, stale = settings_differences(old, self.settings)
         if refused:
-            raise ValueError(
+            raise InputError(
                 f'{self.out} holds {self.what} made with other settings ('
                 + '; '.join(refused + stale) + '): use another output '
                 'folder or delete it')

@@ -44,6 +44,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from fqzoo.utils.errors import InputError
+
 KEY = 'token_layout'
 #: ``meta`` key of a generator checkpoint: the tokenizer checkpoint whose
 #: codes it was trained on (``dict(path=..., sha256=...)``).
@@ -200,12 +202,12 @@ def check_same_layout(first: Optional[dict], second: Optional[dict], *,
             config), named in the message.
 
     Raises:
-        ValueError: one message naming both sides and every differing
+        InputError: one message naming both sides and every differing
             value.
     """
     diffs = layout_differences(first, second)
     if diffs:
-        raise ValueError(
+        raise InputError(
             f'{first_name} and {second_name} do not belong together: their '
             'token layouts differ (' + '; '.join(
                 f'{key} {one} in {first_name}, {two} in {second_name}'
@@ -225,7 +227,7 @@ def checkpoint_meta(path: Union[str, Path]) -> dict:
     file has none.
 
     Raises:
-        ValueError: the file is neither (named in the message).
+        InputError: the file is neither (named in the message).
     """
     from fqzoo.utils.checkpoint import is_safetensors, safetensors_metadata
     path = Path(path)
@@ -238,14 +240,14 @@ def checkpoint_meta(path: Union[str, Path]) -> dict:
                 meta[key] = value
         return meta
     if not zipfile.is_zipfile(path):
-        raise ValueError(f'{path} is not a torch.save zip archive or a '
+        raise InputError(f'{path} is not a torch.save zip archive or a '
                          'safetensors file (truncated?): its token layout '
                          'cannot be read')
     try:
         data = torch.load(path, map_location='cpu', weights_only=True,
                           mmap=True)
     except Exception as err:  # noqa: BLE001 - named in the message below
-        raise ValueError(f'{path} cannot be read as a checkpoint '
+        raise InputError(f'{path} cannot be read as a checkpoint '
                          f'({type(err).__name__}: {err})') from None
     meta = data.get('meta') if isinstance(data, dict) else None
     return dict(meta) if isinstance(meta, dict) else {}

@@ -26,6 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from convert_cli import converter_parser, run  # noqa: E402
 
+from fqzoo.utils.errors import exit_on_input_error  # noqa: E402
+
 
 def main(argv: Optional[List[str]] = None) -> dict:
     parser = converter_parser(__doc__.split('\n\n')[0], ['tokenizer'])
@@ -33,4 +35,5 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 if __name__ == '__main__':
-    main()
+    with exit_on_input_error():
+        main()

@@ -6,6 +6,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from fqzoo.registry import HOOKS
+from fqzoo.utils.errors import InputError
 from fqzoo.utils.token_layout import (
     KEY,
     TOKENIZER_KEY,
@@ -94,7 +95,7 @@ class TokenLayoutHook(Hook):
                 self.tokenizer = source or None
             elif source.get('sha256') and first[2].get('sha256') and \
                     source['sha256'] != first[2]['sha256']:
-                raise ValueError(
+                raise InputError(
                     f'{_codes_name(*first[:2])} and '
                     f'{_codes_name(split, dataset)} do not belong together: '
                     f'made with the tokenizer checkpoints '

@@ -13,6 +13,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from fqzoo.utils.errors import InputError, InputFileNotFoundError
+
 TokenSource = Union[None, str, dict]
 
 
@@ -21,7 +23,7 @@ def layout_from_codes(codes_root: Union[str, Path]
     """``(grid, codebook_sizes)`` of an extracted-codes folder."""
     path = Path(codes_root) / 'manifest.json'
     if not path.is_file():
-        raise FileNotFoundError(
+        raise InputFileNotFoundError(
             f'{path} not found: the generator reads its token grid and '
             'codebook sizes from it (extract codes with '
             'tools/extract_codes.py), or set grid_size and codebook_sizes '
@@ -52,7 +54,7 @@ def layout_from_tokenizer(config: Union[str, Path, Config],
     size = (image_size, image_size) if isinstance(image_size, int) \
         else tuple(image_size)
     if size[0] % factor or size[1] % factor:
-        raise ValueError(f'image size {size} is not divisible by the '
+        raise InputError(f'image size {size} is not divisible by the '
                          f'tokenizer\'s downsample factor {factor}')
     grid = (size[0] // factor, size[1] // factor)
     return grid, [int(quantizer.codebook_size)] * int(quantizer.num_codebooks)
@@ -72,7 +74,7 @@ def resolve_token_layout(grid_size: Optional[Sequence[int]],
     """
     if grid_size is None or codebook_sizes is None:
         if tokens is None:
-            raise ValueError('The generator needs grid_size and '
+            raise InputError('The generator needs grid_size and '
                              'codebook_sizes, or tokens= (a codes folder, '
                              'or dict(tokenizer=CONFIG, image_size=S)) to '
                              'read them from')
@@ -85,5 +87,5 @@ def resolve_token_layout(grid_size: Optional[Sequence[int]],
         codebook_sizes = codebook_sizes or sizes
     grid = tuple(int(v) for v in grid_size)
     if len(grid) != 2 or min(grid) < 1:
-        raise ValueError(f'grid_size must be (h, w), got {grid_size}')
+        raise InputError(f'grid_size must be (h, w), got {grid_size}')
     return grid, [int(v) for v in codebook_sizes]
