@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+import vqgan_reference as reference
 from mmengine.config import Config
 
 from fqzoo.apis import init_tokenizer
@@ -19,17 +20,26 @@ spec = importlib.util.spec_from_file_location(
 official = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(official)
 
+# The released branches in the order the released decoder concatenates
+# them: (suffix of norm_out_/conv_out_/quant_conv_/quantize_, adapter list).
+RELEASED_BRANCHES = {
+    'dual': [('vis', 'visual_head'), ('sem', 'semantic_head')],
+    'triple': [('vis', 'visual_head'), ('sem_mid', 'semantic_head_mid'),
+               ('sem_high', 'semantic_head_high')],
+}
 TINY = """
 model = dict(
     type='ImageTokenizer',
-    encoder=dict(type='VQGANTrunk', ch=8, ch_mult=(1, 2), num_res_blocks=1),
-    heads=dict(type='TransformerBranchHead', in_channels=16, out_channels=8,
+    encoder=dict(type='VQGANTrunk', ch={ch}, ch_mult=(1, 2),
+                 num_res_blocks=1),
+    heads=dict(type='TransformerBranchHead', in_channels={ch2},
+               out_channels={ch},
                num_layers=2, num_heads=2, grid_size=4),
     quantizer=dict(type='FactorizedQuantizer', num_codebooks={k},
                    quantizer=dict(type='VectorQuantizer', codebook_size=32,
                                   embed_dim=4, l2_norm=True)),
-    decoder=dict(type='VQGANDecoder', ch=8, ch_mult=(1, 2), num_res_blocks=1,
-                 z_channels=8),
+    decoder=dict(type='VQGANDecoder', ch={ch}, ch_mult=(1, 2),
+                 num_res_blocks=1, z_channels={ch}),
     regularizers=[dict(type='DisentanglementRegularizer')] + [
         dict(type='SemanticRegularizer', branch=b,
              teacher=dict(type='EfficientNetTeacher', pretrained=False),
@@ -39,6 +49,17 @@ model = dict(
     discriminator=dict(type='PatchGANDiscriminator', ndf=8, num_layers=2),
 )
 """
+
+
+def write_tiny(tmp_path, variant, ch=8):
+    """A tiny FQGAN config of ``variant``: trunk width ``ch`` (level 1 and
+    the adapters ``2 ch``), 4x4 adapter grids over 8x8 images, codebooks of
+    32 x 4, a prediction head per semantic branch."""
+    k = len(RELEASED_BRANCHES[variant])
+    path = tmp_path / f'tiny_{variant}_{ch}.py'
+    path.write_text(TINY.replace('{k}', str(k)).replace('{ch2}', str(2 * ch))
+                    .replace('{ch}', str(ch)))
+    return path
 
 
 def synthetic_release(model, variant):
@@ -60,8 +81,7 @@ def synthetic_release(model, variant):
 
 @pytest.mark.parametrize('variant,k', [('dual', 2), ('triple', 3)])
 def test_convert_load_and_run(tmp_path, variant, k):
-    config = tmp_path / f'tiny_{variant}.py'
-    config.write_text(TINY.replace('{k}', str(k)))
+    config = write_tiny(tmp_path, variant)
     model = build_model(model_config(config), 'cpu')
     state, expected = synthetic_release(model, variant)
     keys = set(state)
@@ -139,8 +159,7 @@ def released_adapter(state, prefix, x, num_heads):
 
 
 def test_converted_adapter_computes_the_released_function(tmp_path):
-    config = tmp_path / 'tiny_dual.py'
-    config.write_text(TINY.replace('{k}', '2'))
+    config = write_tiny(tmp_path, 'dual')
     model = build_model(model_config(config), 'cpu')
     state, _ = synthetic_release(model, 'dual')
     src, dst = tmp_path / 'release.pt', tmp_path / 'fqzoo.pth'
@@ -161,3 +180,111 @@ def test_converted_adapter_computes_the_released_function(tmp_path):
         out = tok.heads[1](x)
     # Random N(0, 1) weights give outputs of tens: compare relatively.
     assert (out - ref).abs().max() < 1e-3 * ref.abs().max()
+
+
+def trained_scale_release(model, variant, seed):
+    """Random tensors under the released keys of ``model``'s parameters at
+    the scale of a trained model (weights ~ N(0, 1 / fan-in), norms near
+    one, small biases), so activations stay O(1) through the trunk and the
+    adapters and every branch picks several codes."""
+    semantic = [i for i, r in enumerate(model.regularizers)
+                if hasattr(r, 'head')]
+    table = fqgan_key_table(variant, semantic)
+    rng = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, param in model.named_parameters():
+        value = torch.randn(param.shape, generator=rng)
+        if 'norm' in name or 'ln_' in name:
+            value = 1 + 0.2 * value if name.endswith('weight') \
+                else 0.1 * value
+        elif param.dim() > 1 and 'embedding' not in name:
+            value = value / param[0].numel() ** 0.5
+        elif param.dim() == 1:
+            value = 0.1 * value
+        state[table.to_released(name)] = value
+    for branch, _ in RELEASED_BRANCHES[variant]:
+        state[f'quantize_{branch}.codebook_used'] = torch.zeros(65536)
+    return state
+
+
+def l2_normalised(t):
+    return t / t.norm(dim=-1, keepdim=True)
+
+
+def released_encode(state, x, variant):
+    """The released ``VQModel.encode`` (trunk, per branch: adapter,
+    ``norm_out_<b>``, SiLU, ``conv_out_<b>``, ``quant_conv_<b>``, the
+    nearest l2-normalised code of ``quantize_<b>``) written with functional
+    ops on the checkpoint's tensors, read by the released names typed
+    here: indices ``[B, G, h, w]``."""
+    h = reference.encoder_trunk(x, state, levels=2, blocks=1, groups=32,
+                                prefix='encoder.')
+    indices = []
+    for branch, adapter in RELEASED_BRANCHES[variant]:
+        y = released_adapter(state, f'encoder.{adapter}.0.', h, 2)
+        y = F.group_norm(y, 32, state[f'encoder.norm_out_{branch}.weight'],
+                         state[f'encoder.norm_out_{branch}.bias'], eps=1e-6)
+        y = F.conv2d(F.silu(y), state[f'encoder.conv_out_{branch}.weight'],
+                     state[f'encoder.conv_out_{branch}.bias'], padding=1)
+        z = F.conv2d(y, state[f'quant_conv_{branch}.weight'],
+                     state[f'quant_conv_{branch}.bias'])
+        b, c, height, width = z.shape
+        flat = l2_normalised(z.permute(0, 2, 3, 1).reshape(-1, c))
+        codes = l2_normalised(state[f'quantize_{branch}.embedding.weight'])
+        nearest = torch.cdist(flat, codes).argmin(dim=1)
+        indices.append(nearest.reshape(b, height, width))
+    return torch.stack(indices, dim=1)
+
+
+def released_decode(state, indices, variant):
+    """The released ``decode_code``: each branch's l2-normalised codes,
+    concatenated in the released order, ``post_quant_conv``, decoder."""
+    parts = [l2_normalised(state[f'quantize_{branch}.embedding.weight'])[
+        indices[:, g]].permute(0, 3, 1, 2)
+        for g, (branch, _) in enumerate(RELEASED_BRANCHES[variant])]
+    z = F.conv2d(torch.cat(parts, dim=1), state['post_quant_conv.weight'],
+                 state['post_quant_conv.bias'])
+    return reference.decoder(z, state, levels=2, blocks=1, groups=32,
+                             prefix='decoder.')
+
+
+@pytest.mark.parametrize('variant,ema', [('dual', False), ('dual', True),
+                                         ('triple', True)])
+def test_converted_tokenizer_computes_the_released_model(tmp_path, variant,
+                                                         ema):
+    """A synthetic release holding different ``model`` and ``ema`` weights,
+    converted (``--ema`` or not): its codebooks are the checkpoint's rows
+    at the released names, and its tokens and decoded images equal the
+    released model's computed from the selected entry's raw tensors
+    (:func:`released_encode`, :func:`released_decode`; 32-group GroupNorms
+    as released, float64), while the other entry gives other tokens."""
+    config = write_tiny(tmp_path, variant, ch=32)
+    model = build_model(model_config(config), 'cpu')
+    entries = {'model': trained_scale_release(model, variant, seed=0),
+               'ema': trained_scale_release(model, variant, seed=1)}
+    src, dst = tmp_path / 'release.pt', tmp_path / 'fqzoo.pth'
+    out_config = tmp_path / 'converted.py'
+    torch.save(entries, src)
+    meta = official.main([str(src), str(dst), '--out-config',
+                          str(out_config), '--config', str(config)]
+                         + ['--ema'] * ema)
+    chosen = 'ema' if ema else 'model'
+    assert meta['entry'] == chosen
+    state = {k: v.double() for k, v in entries[chosen].items()}
+    other = {k: v.double()
+             for k, v in entries['model' if ema else 'ema'].items()}
+    tok = init_tokenizer(Config.fromfile(str(out_config)), dst).double()
+    for g, (branch, _) in enumerate(RELEASED_BRANCHES[variant]):
+        assert torch.equal(tok.quantizer.subs[g].embedding.weight,
+                           state[f'quantize_{branch}.embedding.weight'])
+    rng = torch.Generator().manual_seed(2)
+    x = torch.rand(2, 3, 8, 8, generator=rng, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        expected = released_encode(state, x, variant)
+        indices = tok.encode(x)
+        assert all(expected[:, g].unique().numel() > 4
+                   for g in range(expected.shape[1]))
+        assert torch.equal(indices, expected)
+        assert not torch.equal(released_encode(other, x, variant), expected)
+        torch.testing.assert_close(tok.decode(indices),
+                                   released_decode(state, indices, variant))

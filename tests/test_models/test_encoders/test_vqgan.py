@@ -2,78 +2,25 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
+import vqgan_reference as reference
 
 from fqzoo.models.decoders import VQGANDecoder
 from fqzoo.models.encoders import VQGANEncoder
 
-# The VQGAN / LlamaGen trunks written out with torch functional ops on the
-# modules' parameters, by their key names (the released layout): the
-# reference the modules are checked against.
+# The reference: the VQGAN / LlamaGen trunks written out with torch
+# functional ops on the modules' parameters, by their key names (the
+# released layout; tests/vqgan_reference.py).
 GROUPS = 4  # num_groups of the tiny trunks below (divides 8 and 16)
 
 
-def _conv(x, p, name, **kwargs):
-    return F.conv2d(x, p[f'{name}.weight'], p[f'{name}.bias'], **kwargs)
-
-
-def _norm(x, p, name):
-    return F.group_norm(x, GROUPS, p[f'{name}.weight'], p[f'{name}.bias'],
-                        eps=1e-6)
-
-
-def _res(x, p, name):
-    h = _conv(F.silu(_norm(x, p, f'{name}.norm1')), p, f'{name}.conv1',
-              padding=1)
-    h = _conv(F.silu(_norm(h, p, f'{name}.norm2')), p, f'{name}.conv2',
-              padding=1)
-    if f'{name}.nin_shortcut.weight' in p:
-        x = _conv(x, p, f'{name}.nin_shortcut')
-    return x + h
-
-
-def _attn(x, p, name):
-    """One-head attention: softmax(q^T k / sqrt(c)) over positions."""
-    b, c, height, width = x.shape
-    y = _norm(x, p, f'{name}.norm')
-    q, k, v = (_conv(y, p, f'{name}.{m}').reshape(b, c, -1) for m in 'qkv')
-    weights = torch.softmax(q.transpose(1, 2) @ k / math.sqrt(c), dim=-1)
-    out = (v @ weights.transpose(1, 2)).reshape(b, c, height, width)
-    return x + _conv(out, p, f'{name}.proj_out')
-
-
-def _mid(h, p):
-    return _res(_attn(_res(h, p, 'mid.0'), p, 'mid.1'), p, 'mid.2')
-
-
 def encoder_by_hand(enc, x, ch_mult, blocks):
-    p = dict(enc.named_parameters())
-    h = _conv(x, p, 'conv_in', padding=1)
-    for level in range(len(ch_mult)):
-        last = level == len(ch_mult) - 1
-        for i in range(blocks):
-            h = _res(h, p, f'conv_blocks.{level}.res.{i}')
-            if last:
-                h = _attn(h, p, f'conv_blocks.{level}.attn.{i}')
-        if not last:  # stride 2, zero padding on the right and bottom only
-            h = _conv(F.pad(h, (0, 1, 0, 1)), p,
-                      f'conv_blocks.{level}.downsample.conv', stride=2)
-    h = _mid(h, p)
-    return _conv(F.silu(_norm(h, p, 'norm_out')), p, 'conv_out', padding=1)
+    return reference.encoder(x, dict(enc.named_parameters()), len(ch_mult),
+                             blocks, GROUPS)
 
 
 def decoder_by_hand(dec, z, ch_mult, blocks):
-    p = dict(dec.named_parameters())
-    h = _mid(_conv(z, p, 'conv_in', padding=1), p)
-    for level in range(len(ch_mult)):
-        for i in range(blocks + 1):
-            h = _res(h, p, f'conv_blocks.{level}.res.{i}')
-            if level == 0:
-                h = _attn(h, p, f'conv_blocks.{level}.attn.{i}')
-        if level != len(ch_mult) - 1:  # nearest x2, then a 3x3 conv
-            h = h.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)
-            h = _conv(h, p, f'conv_blocks.{level}.upsample.conv', padding=1)
-    return _conv(F.silu(_norm(h, p, 'norm_out')), p, 'conv_out', padding=1)
+    return reference.decoder(z, dict(dec.named_parameters()), len(ch_mult),
+                             blocks, GROUPS)
 
 
 @pytest.mark.parametrize('ch_mult,blocks,factor', [((1, 2), 2, 2),
