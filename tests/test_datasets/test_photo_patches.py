@@ -60,11 +60,53 @@ def test_val_photos_are_held_out(train, val):
     assert val.metainfo['classes'] == PHOTO_NAMES
 
 
-def test_custom_val_photos_crop_size_and_scale():
-    val = BundledPhotoPatches(split='val', val_photos=['china'],
-                              crop_size=16, scale=0.125, num_samples=4)
-    assert val[0]['inputs'].shape == (3, 16, 16)
-    assert val[0]['data_samples']['label'] == PHOTO_NAMES.index('china')
+def _direct(name: str) -> np.ndarray:
+    """A bundled photo read from its package, without fqzoo's loader."""
+    if name == 'stereo_motorcycle':
+        from skimage.data import stereo_motorcycle
+        return stereo_motorcycle()[0]
+    if name in ('china', 'flower'):
+        from sklearn.datasets import load_sample_image
+        return load_sample_image(f'{name}.jpg')
+    if name == 'grace_hopper':
+        from matplotlib.cbook import get_sample_data
+        with get_sample_data('grace_hopper.jpg') as file:
+            return np.asarray(Image.open(file))
+    from skimage import data
+    return getattr(data, name)()
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(split='train', num_samples=12),
+    dict(split='val', val_photos=['china'], crop_size=16, scale=0.125,
+         num_samples=4)])
+def test_samples_are_pil_resized_crops_by_hand(kwargs):
+    """Sample i by hand: replay ``default_rng([seed, i])`` (photo, top,
+    left, flip), resize the photo read from its package with PIL bicubic,
+    slice the window, flip with NumPy, ``x / 127.5 - 1``."""
+    dataset = BundledPhotoPatches(**kwargs)
+    crop, scale = dataset.crop_size, dataset.scale
+    flips = 0
+    for index in range(len(dataset)):
+        rng = np.random.default_rng([0, index])
+        name = dataset.photo_names[int(rng.integers(len(dataset.photo_names)))]
+        photo = Image.fromarray(_direct(name))
+        photo = np.asarray(photo.resize(
+            (round(photo.width * scale), round(photo.height * scale)),
+            Image.Resampling.BICUBIC))
+        top = int(rng.integers(photo.shape[0] - crop + 1))
+        left = int(rng.integers(photo.shape[1] - crop + 1))
+        window = photo[top:top + crop, left:left + crop]
+        if kwargs['split'] == 'train' and rng.random() < 0.5:
+            window = np.flip(window, axis=1)
+            flips += 1
+        sample = dataset[index]
+        np.testing.assert_allclose(sample['inputs'].numpy(),
+                                   window.transpose(2, 0, 1) / 127.5 - 1,
+                                   rtol=0, atol=1e-6, err_msg=str(index))
+        assert sample['data_samples'] == dict(label=PHOTO_NAMES.index(name),
+                                              index=index)
+    assert kwargs['split'] == 'val' or 0 < flips < len(dataset)
 
 
 def test_flip_only_in_train():
@@ -89,18 +131,22 @@ def test_bad_arguments(kwargs, match):
         BundledPhotoPatches(**kwargs)
 
 
-def test_every_photo_loads_as_rgb():
+def test_every_photo_loads_as_its_package_gives_it():
     for name in PHOTO_NAMES:
         photo = load_photo(name)
-        assert photo.dtype == np.uint8 and photo.ndim == 3
-        assert photo.shape[2] == 3 and min(photo.shape[:2]) >= 128, name
+        assert photo.dtype == np.uint8 and min(photo.shape[:2]) >= 128, name
+        np.testing.assert_array_equal(photo, _direct(name), err_msg=name)
 
 
 def test_gray_and_rgba_become_rgb():
-    gray = Image.fromarray(np.full((4, 5), 7, np.uint8))
-    rgba = Image.fromarray(np.full((4, 5, 4), 9, np.uint8), mode='RGBA')
-    assert to_rgb(gray).shape == (4, 5, 3) and (to_rgb(gray) == 7).all()
-    assert to_rgb(rgba).shape == (4, 5, 3) and (to_rgb(rgba) == 9).all()
+    y, x = np.mgrid[:4, :5]
+    gray = (17 * x + 40 * y).astype(np.uint8)
+    rgba = np.stack([x * 50, y * 60, 255 - x * 30, 40 + 50 * y],
+                    -1).astype(np.uint8)
+    np.testing.assert_array_equal(to_rgb(Image.fromarray(gray)),
+                                  np.repeat(gray[..., None], 3, -1))
+    np.testing.assert_array_equal(
+        to_rgb(Image.fromarray(rgba, mode='RGBA')), rgba[..., :3])
 
 
 def test_hue_rotation_keeps_greys_and_brightness_and_cycles_channels():
