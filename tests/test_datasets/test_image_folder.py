@@ -11,12 +11,20 @@ from fqzoo.datasets import BadImageError, ImageFolderDataset
 from fqzoo.registry import DATASETS
 
 
-def write_image(path: Path, value: int, size=(8, 8), mode='RGB') -> Path:
+def write_image(path: Path, value: int, size=(6, 9), mode='RGB') -> Path:
+    """A ``size`` (height, width) image whose rows, columns and channels
+    all differ, offset by ``value`` (so each file differs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    channels = {'RGB': (3,), 'L': ()}[mode]
-    array = np.full(size + channels, value, np.uint8)
-    Image.fromarray(array, mode=mode).save(path)
+    y, x, c = np.mgrid[:size[0], :size[1], :3]
+    array = ((value + 13 * x + 29 * y + 80 * c) % 256).astype(np.uint8)
+    Image.fromarray(array if mode == 'RGB' else array[..., 0]).save(path)
     return path
+
+
+def expected(path: Path) -> torch.Tensor:
+    """The file read with PIL, as RGB ``[3, H, W]`` in [-1, 1]."""
+    rgb = np.asarray(Image.open(path).convert('RGB'), np.float64)
+    return torch.from_numpy(rgb.transpose(2, 0, 1) / 127.5 - 1).float()
 
 
 @pytest.fixture
@@ -39,12 +47,15 @@ def test_class_layout(class_root):
     labels = [dataset[i]['data_samples']['label'] for i in range(3)]
     assert labels == [0, 1, 1]
     assert [dataset[i]['data_samples']['index'] for i in range(3)] == [0, 1, 2]
+    train = class_root / 'train'
+    files = [train / 'n01' / 'a.png', train / 'n02' / 'b.png',
+             train / 'n02' / 'sub' / 'c.PNG']
+    for i, path in enumerate(files):
+        image = dataset[i]['inputs']
+        assert image.dtype == torch.float32
+        torch.testing.assert_close(image, expected(path), atol=1e-6, rtol=0)
     gray = dataset[0]['inputs']
-    assert gray.shape == (3, 8, 8) and gray.dtype == torch.float32
-    assert torch.allclose(gray, torch.full_like(gray, 128 / 127.5 - 1),
-                          atol=1e-6)
-    assert dataset[1]['inputs'].eq(1).all()
-    assert dataset[2]['inputs'].eq(-1).all()
+    assert torch.equal(gray[0], gray[1]) and torch.equal(gray[0], gray[2])
     with pytest.raises(IndexError):
         dataset[3]
 
@@ -56,6 +67,10 @@ def test_flat_layout_and_extensions(tmp_path):
     dataset = ImageFolderDataset(str(tmp_path))
     assert len(dataset) == 2
     assert all(dataset[i]['data_samples']['label'] == -1 for i in range(2))
+    for i, name in enumerate(('a.jpg', 'b.png')):    # sorted by name
+        torch.testing.assert_close(dataset[i]['inputs'],
+                                   expected(tmp_path / name), atol=1e-6,
+                                   rtol=0)
     assert dataset.metainfo['classes'] == ()
     assert len(ImageFolderDataset(str(tmp_path), extensions=['.PNG'])) == 1
 
@@ -112,7 +127,9 @@ def test_skip_bad_files(bad_root):
     messages = ' '.join(str(w.message) for w in record)
     assert 'b_truncated.jpg' in messages and 'c_garbage.png' in messages
     assert sample['data_samples']['index'] == 3
-    assert sample['inputs'].eq(1).all()
+    torch.testing.assert_close(sample['inputs'],
+                               expected(bad_root / 'd_good.png'), atol=1e-6,
+                               rtol=0)
 
 
 def test_all_bad_files_give_up(tmp_path):
@@ -127,6 +144,8 @@ def test_dataloader_batch(class_root):
     dataset = ImageFolderDataset(str(class_root / 'train'))
     batch = next(iter(DataLoader(dataset, batch_size=3,
                                  collate_fn=default_collate)))
-    assert batch['inputs'].shape == (3, 3, 8, 8)
+    assert batch['inputs'].shape == (3, 3, 6, 9)
+    torch.testing.assert_close(batch['inputs'][2], expected(
+        class_root / 'train' / 'n02' / 'sub' / 'c.PNG'), atol=1e-6, rtol=0)
     assert batch['data_samples']['label'].tolist() == [0, 1, 1]
     assert batch['data_samples']['index'].tolist() == [0, 1, 2]
