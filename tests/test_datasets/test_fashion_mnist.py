@@ -1,9 +1,11 @@
+import gzip
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from conftest import write_idx
+from PIL import Image
 
 from fqzoo.datasets import FashionMNIST
 from fqzoo.datasets.fashion_mnist import (
@@ -29,21 +31,50 @@ def idx_root(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_reads_gzipped_and_plain_idx(idx_root):
-    train = DATASETS.build(dict(type='FashionMNIST', data_root=str(idx_root)))
-    test = FashionMNIST(data_root=str(idx_root), split='test', image_size=28)
-    assert len(train) == 5 and len(test) == 3
+def parse_idx(path: Path) -> np.ndarray:
+    """An IDX file read by the format's definition (big-endian magic
+    ``0x0000 08 ndim``, ``ndim`` big-endian uint32 sizes, then uint8
+    data), independently of fqzoo's reader."""
+    raw = (gzip.open if path.suffix == '.gz' else open)(path, 'rb').read()
+    zero, dtype, ndim = struct.unpack('>HBB', raw[:4])
+    assert (zero, dtype) == (0, 0x08)
+    shape = struct.unpack(f'>{ndim}I', raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw[4 + 4 * ndim:], np.uint8).reshape(shape)
+
+
+def by_hand(image: np.ndarray, size: int) -> np.ndarray:
+    """A 28x28 uint8 image as the dataset should give it: ``x / 127.5 - 1``,
+    resized to ``size`` with PIL's float bilinear filter (antialiased when
+    shrinking), replicated to three channels."""
+    scaled = image.astype(np.float32) / 127.5 - 1
+    if size != 28:
+        scaled = np.asarray(Image.fromarray(scaled, mode='F').resize(
+            (size, size), Image.Resampling.BILINEAR))
+    return np.repeat(scaled[None], 3, 0)
+
+
+@pytest.mark.parametrize('size', [28, 32, 20])
+def test_items_equal_the_idx_files_read_by_hand(idx_root, size):
+    """Every item of the gzipped train and the plain test split equals its
+    image and label parsed from the files, resized by PIL."""
+    for split, prefix, suffix, count in (('train', 'train', '.gz', 5),
+                                         ('test', 't10k', '', 3)):
+        dataset = DATASETS.build(dict(type='FashionMNIST', split=split,
+                                      data_root=str(idx_root),
+                                      image_size=size))
+        images = parse_idx(idx_root / f'{prefix}-images-idx3-ubyte{suffix}')
+        labels = parse_idx(idx_root / f'{prefix}-labels-idx1-ubyte{suffix}')
+        assert len(dataset) == count == len(images)
+        for i in range(count):
+            sample = dataset[i]
+            np.testing.assert_allclose(sample['inputs'].numpy(),
+                                       by_hand(images[i], size), rtol=0,
+                                       atol=2e-6, err_msg=f'{split} {i}')
+            assert sample['data_samples'] == dict(label=int(labels[i]),
+                                                  index=i)
     raw = read_idx(str(idx_root / 't10k-images-idx3-ubyte'), IDX_IMAGES_MAGIC)
-    sample = test[2]
-    image = sample['inputs']
-    assert image.shape == (3, 28, 28)
-    assert torch.equal(image[0], image[2])
-    expected = torch.from_numpy(raw[2] / 127.5 - 1).float()
-    assert torch.allclose(image[0], expected, atol=1e-6)
-    assert sample['data_samples'] == dict(label=2, index=2)
-    resized = train[4]['inputs']
-    assert resized.shape == (3, 32, 32)
-    assert -1 <= resized.min() and resized.max() <= 1
+    np.testing.assert_array_equal(raw, parse_idx(
+        idx_root / 't10k-images-idx3-ubyte'))
 
 
 def test_bad_magic_names_the_file(idx_root):
@@ -90,3 +121,15 @@ def test_real_dataset(real_fmnist_root):
     assert sample['inputs'].shape == (3, 32, 32)
     assert sample['data_samples'] == dict(label=9, index=0)
     assert test.metainfo['classes'][9] == 'Ankle boot'
+    root = Path(real_fmnist_root)
+    images = parse_idx(next(root.glob('t10k-images-idx3-ubyte*')))
+    labels = parse_idx(next(root.glob('t10k-labels-idx1-ubyte*')))
+    assert np.bincount(labels).tolist() == [1000] * 10
+    native = FashionMNIST(data_root=real_fmnist_root, split='test',
+                          image_size=28)
+    for i in (0, 1, 4321, 9999):
+        np.testing.assert_allclose(native[i]['inputs'].numpy(),
+                                   by_hand(images[i], 28), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(test[i]['inputs'].numpy(),
+                                   by_hand(images[i], 32), rtol=0, atol=2e-6)
+        assert test[i]['data_samples']['label'] == labels[i]
