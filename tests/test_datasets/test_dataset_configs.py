@@ -31,7 +31,36 @@ def test_photo_patches_config():
     assert val[0]['data_samples']['index'].tolist() == list(range(8))
 
 
+def _resized(path, short: int) -> np.ndarray:
+    """The JPEG decoded by PIL, shorter side resized to ``short`` (PIL
+    bicubic, other side rounded), as ``[3, H, W]`` in [-1, 1]."""
+    image = Image.open(path).convert('RGB')
+    scale = short / min(image.size)
+    size = tuple(max(short, round(s * scale)) for s in image.size)
+    array = np.asarray(image.resize(size, Image.Resampling.BICUBIC))
+    return array.transpose(2, 0, 1) / 127.5 - 1
+
+
+def _window_of(image: np.ndarray, crop: np.ndarray) -> list:
+    """Every (top, left, flipped) where ``crop`` is a window of ``image``
+    (flipped: of its mirror image)."""
+    size = crop.shape[-1]
+    hits = []
+    for flipped, source in ((False, image), (True, image[..., ::-1])):
+        for top in range(source.shape[1] - size + 1):
+            for left in range(source.shape[2] - size + 1):
+                if abs(source[0, top, left] - crop[0, 0, 0]) < 1e-6 and \
+                        np.allclose(source[:, top:top + size,
+                                           left:left + size], crop,
+                                    rtol=0, atol=1e-6):
+                    hits.append((top, left, flipped))
+    return hits
+
+
 def test_imagenet_config(tmp_path):
+    """Train items are 256 windows (some mirrored) of the JPEG resized to
+    281 by PIL; val items are the centre 256 of the JPEG resized to 256:
+    as LlamaGen's pipelines, written with PIL and NumPy."""
     rng = np.random.default_rng(0)
     for split, size in (('train', (300, 290)), ('val', (260, 400))):
         for name in ('n01', 'n02'):
@@ -42,6 +71,7 @@ def test_imagenet_config(tmp_path):
     cfg = Config.fromfile(str(CONFIGS / 'imagenet.py'))
     assert cfg.train_dataloader.batch_size == 32
     assert cfg.train_dataloader.persistent_workers
+    batches = {}
     for key in ('train_dataloader', 'val_dataloader'):
         loader_cfg = cfg[key].copy()
         loader_cfg.update(batch_size=2, num_workers=0, persistent_workers=False)
@@ -49,6 +79,20 @@ def test_imagenet_config(tmp_path):
         batch = next(iter(build_loader(loader_cfg)))
         assert batch['inputs'].shape == (2, 3, 256, 256)
         assert sorted(batch['data_samples']['label'].tolist()) == [0, 1]
+        batches[key] = batch
+    val = batches['val_dataloader']
+    for image, label in zip(val['inputs'], val['data_samples']['label']):
+        # 400 * 256 / 260 = 393.8 -> 394 wide, centre from round(138 / 2)
+        expected = _resized(tmp_path / 'val' / f'n0{label + 1}' / 'x.JPEG',
+                            256)[:, :, 69:325]
+        np.testing.assert_allclose(image.numpy(), expected, rtol=0,
+                                   atol=1e-6)
+    train = batches['train_dataloader']
+    for image, label in zip(train['inputs'], train['data_samples']['label']):
+        resized = _resized(tmp_path / 'train' / f'n0{label + 1}' / 'x.JPEG',
+                           281)
+        assert resized.shape == (3, 291, 281)
+        assert len(_window_of(resized, image.numpy())) == 1
 
 
 def test_fashion_mnist_config_reads_the_folder_the_environment_names(
