@@ -271,7 +271,9 @@ def check_table(spec, text: str, sources: Sources) -> list:
     missing = [c for c in spec.columns if c not in header]
     if missing:
         return [f'{where}: no column {missing}']
-    labels = [cells[0].replace('`', '') for cells in body]
+    named_by = [header.index(h) for h in spec.key] or [0]
+    labels = [' / '.join(cells[i].replace('`', '') for i in named_by)
+              for cells in body]
     if spec.rows is not None and sorted(labels) != sorted(spec.rows):
         return [f'{where}: rows {labels}, expected {list(spec.rows)}']
     errors = []
@@ -281,18 +283,42 @@ def check_table(spec, text: str, sources: Sources) -> list:
         columns = {**spec.columns, **row.pop('columns', {})}
         for column, values in columns.items():
             cell = cells[header.index(column)]
-            if cell == '-' and not values:
-                continue
-            if cell == '-':
+            if not numbers(cell):  # '-', '' or words: no value in the source
                 empty = [resolve(sources, spec.source, v, row) for v in values]
                 if any(v is not None for v in empty):
-                    errors.append(f'{where}, {label} / {column}: "-" but '
-                                  f'the source holds {empty}')
+                    errors.append(f'{where}, {label} / {column}: "{cell}" '
+                                  f'but the source holds {empty}')
                 continue
             errors += check_numbers(f'{where}, {label} / {column}',
                                     numbers(cell), list(values), sources,
                                     spec.source, row)
     return errors
+
+
+def test_table_rows_named_by_key_columns_and_cells_without_numbers():
+    """Rows whose first cell repeats are told apart by the ``key`` columns;
+    a cell without a number ("-", "skipped (memory)") must have no value in
+    the source, and a wrong figure names its row by those cells."""
+    text = ('after\n| impl | K | ms | naive ms |\n|---|---|---|---|\n'
+            '| a | 1 | 2.5 | skipped (memory) |\n| a | 2 | 4.0 | - |\n')
+    held = {'a / 1': {'ms': 2.5, 'naive ms': None},
+            'a / 2': {'ms': 4.0, 'naive ms': 7.0}}
+
+    class Held(Sources):
+        def get(self, source, key):
+            _, name, column = key.split('.')
+            return held[name][column]
+    spec = doc_figures.Table(
+        'x.md', 'after', 'held.json',
+        {'ms': ['rows.{name}.ms'], 'naive ms': ['rows.{name}.naive ms']},
+        key=('impl', 'K'))
+    assert check_table(spec, text, Held()) == [
+        "x.md table after 'after', a / 2 / naive ms: \"-\" but the source "
+        'holds [7.0]']
+    held['a / 2']['naive ms'], held['a / 1']['ms'] = None, 2.4
+    assert check_table(spec, text, Held()) == [
+        "x.md table after 'after', a / 1 / ms: quotes 2.5, the source holds "
+        '2.4 (rows.{name}.ms)']
 
 
 def quoted_in(doc: str, text: str) -> bool:
@@ -320,10 +346,11 @@ def test_quoted_figures_match_their_sources(spec):
 
 
 def test_figure_sources_are_results_files():
-    """Figures come from docs/results/ (or the training record shipped with
-    the Fashion-MNIST classifier's weights), and each recorded results file
-    says where its figures came from."""
-    allowed = ('docs/results/', doc_figures.CLASSIFIER)
+    """Figures come from docs/results/ (or the records shipped with the
+    Fashion-MNIST classifier's weights and with the zoo's shipped models),
+    and each recorded results file says where its figures came from."""
+    allowed = ('docs/results/', doc_figures.CLASSIFIER,
+               doc_figures.ZOO_METRICS)
     for spec in doc_figures.FIGURES:
         assert spec.source.startswith(allowed), spec.source
     for path in (ROOT / 'docs' / 'results').rglob('*.json'):
