@@ -1100,3 +1100,160 @@ FIGURES += [
     Quote('README.md', 'This is a 1-million-parameter model', ZOO_METRICS,
           [lambda get: get('fqzoo-photos-fq2.parameters') / 1e6]),
 ]
+
+TOKENIZERS = f'{RESULTS}/generation/tokenizers.json'
+FLOWER = f'{RESULTS}/demo/flower.json'
+SHIPPED_WALL = f'{RESULTS}/demo/train_wall_time.json'
+SHIPPED_PSNR = ('whole/psnr', 'whole/coffee/psnr', 'whole/grace_hopper/psnr',
+                'tiled/psnr', 'tiled/coffee/psnr', 'tiled/grace_hopper/psnr')
+SHIPPED_SHIFT = tuple(k.replace('psnr', 'colour_shift') for k in SHIPPED_PSNR)
+GENERATORS = ('fqzoo-fmnist-far', 'fqzoo-fmnist-ar')
+
+
+def item(key: str, index: int) -> Callable:
+    """Element ``index`` of a list in the source (fqzoo/zoo_assets/
+    metrics.json keeps NLL, usage and perplexity per sub-codebook)."""
+    return lambda get, **row: get(key.format(**row))[index]
+
+
+def nll_mean(model: str) -> Callable:
+    return lambda get: statistics.mean(get(f'{model}.fp16.nll'))
+
+
+def fp16_gap(pairs: Sequence[tuple]) -> Callable:
+    """The largest ``|float32 - float16|`` over (model, metric) pairs; a
+    metric that is a list counts each element."""
+    def gap(get):
+        found = []
+        for model, key in pairs:
+            a, b = get(f'{model}.fp32.{key}'), get(f'{model}.fp16.{key}')
+            a, b = (a, b) if isinstance(a, list) else ([a], [b])
+            found += [abs(x - y) for x, y in zip(a, b)]
+        return max(found)
+    return gap
+
+
+def redraw_gap(metric: str, pick: Callable) -> Callable:
+    """How far another seed's float32 draw moves a CFG-3 sample metric."""
+    return lambda get: pick(abs(get(f'{model}.fp32.cfg3.{metric}')
+                                - get(f'{model}.fp32_seed_100000.cfg3.{metric}'))
+                            for model in GENERATORS)
+
+
+FIGURES += [
+    # ------------------------------------- docs/zoo.md: fqzoo's own rows
+    Quote('docs/zoo.md', 'PSNR 26.18, SSIM 0.782 (held-out patches)',
+          QUICKSTART, ['metrics.psnr', 'metrics.ssim']),
+    *[Quote('docs/zoo.md', f'PSNR {psnr}, SSIM {ssim} (Fashion-MNIST test)',
+            TOKENIZERS, [f'{name}.psnr', f'{name}.ssim'])
+      for name, psnr, ssim in (('fq2', '25.65', '0.863'),
+                               ('vq', '25.69', '0.867'))],
+    *[Quote('docs/zoo.md', text, FAR_HEADS,
+            [f'{name}:nll_mean', None, f'{name}:fmnist_class_accuracy@cfg3.0_mean',
+             f'{name}:fid_fmnist_classifier@cfg3.0_mean'])
+      for name, text in (
+          ('ar_head', 'held-out NLL 2.133; cfg 3: class acc. 0.905, '
+                      'classifier FID 4.12'),
+          ('ar_tiny_fmnist', 'held-out NLL 3.042; cfg 3: class acc. 0.938, '
+                             'classifier FID 3.39'))],
+    *[Quote('docs/zoo.md', f'PSNR {psnr} (first 2000 Fashion-MNIST test '
+            'images)', ZOO_METRICS, [f'{name}.fp16.psnr', None])
+      for name, psnr in (('fqzoo-fmnist-fq2', '25.64'),
+                         ('fqzoo-fmnist-vq', '25.37'))],
+    Quote('docs/zoo.md', 'held-out NLL 1.9651 (mean of 2.280 / 1.651); 500 '
+          'samples at cfg 3: class acc. 0.758, classifier FID 7.199',
+          ZOO_METRICS,
+          [nll_mean('fqzoo-fmnist-far'), item('fqzoo-fmnist-far.fp16.nll', 0),
+           item('fqzoo-fmnist-far.fp16.nll', 1), None, None,
+           'fqzoo-fmnist-far.fp16.cfg3.class_accuracy',
+           'fqzoo-fmnist-far.fp16.cfg3.classifier_fid']),
+    Quote('docs/zoo.md', 'held-out NLL 2.65; 500 samples at cfg 3: class acc. '
+          '0.806, classifier FID 6.039', ZOO_METRICS,
+          [item('fqzoo-fmnist-ar.fp16.nll', 0), None, None,
+           'fqzoo-fmnist-ar.fp16.cfg3.class_accuracy',
+           'fqzoo-fmnist-ar.fp16.cfg3.classifier_fid']),
+    Quote('docs/zoo.md', 'PSNR 23.254 (held-out photos, whole at 256)',
+          ZOO_METRICS, ['fqzoo-photos-fq2.fp16.whole/psnr', None]),
+    # ------------------------------------------------------ docs/demo.md
+    Quote('docs/demo.md', '(flower above: 25.1 dB together, 14.8 and 19.9 dB '
+          'alone)', FLOWER, ['psnr', 'branch_psnr.0', 'branch_psnr.1']),
+    Quote('docs/demo.md', "starts in about 7 s (process start to the page "
+          "answering: torch, Gradio and the five models), and 8 FAR + 8 AR "
+          "samples come back in 0.8 s, one photo's tokenizer view in 1.3 s",
+          DEMO,
+          ['rows.start-up: process start to the page answering (torch, '
+           'Gradio, five models).1 thread', None, None,
+           "rows.page: 8 FAR + 8 AR samples, CFG 3 (the Sample button's "
+           'request).1 thread',
+           'rows.page: tokenizer view, one photo at 256x256 (three decodes)'
+           '.1 thread']),
+    Quote('docs/demo.md', 'with two, tokenizing was faster on the quiet box '
+          '(0.9 s) but sampling slower (1.2 s), and on the busy box both ran '
+          '4-5 times slower', DEMO,
+          ['rows.page: tokenizer view, one photo at 256x256 (three decodes)'
+           '.2 threads',
+           "rows.page: 8 FAR + 8 AR samples, CFG 3 (the Sample button's "
+           'request).2 threads',
+           extreme(min, BUSY, _busy_slowdown),
+           extreme(max, BUSY, _busy_slowdown)]),
+    Table('docs/demo.md', '| name | what | file | trained | headline', ZOO_METRICS,
+          {'trained': [None, '{name}.training_minutes']},
+          rows={
+              'fqzoo-photos-fq2': dict(name='fqzoo-photos-fq2', columns={
+                  'headline (float16 file)': [
+                      None, '{name}.fp16.whole/psnr',
+                      '{name}.fp16.whole/colour_shift', None]}),
+              'fqzoo-fmnist-fq2': dict(name='fqzoo-fmnist-fq2', columns={
+                  'headline (float16 file)': [
+                      '{name}.fp16.psnr', item('{name}.fp16.usage', 0),
+                      item('{name}.fp16.usage', 1)]}),
+              'fqzoo-fmnist-vq': dict(name='fqzoo-fmnist-vq', columns={
+                  'headline (float16 file)': [
+                      '{name}.fp16.psnr', item('{name}.fp16.usage', 0)]}),
+              'fqzoo-fmnist-far': dict(name='fqzoo-fmnist-far', columns={
+                  'headline (float16 file)': [
+                      item('{name}.fp16.nll', 0), item('{name}.fp16.nll', 1),
+                      None, '{name}.fp16.cfg3.class_accuracy',
+                      '{name}.fp16.cfg3.classifier_fid']}),
+              'fqzoo-fmnist-ar': dict(name='fqzoo-fmnist-ar', columns={
+                  'headline (float16 file)': [
+                      item('{name}.fp16.nll', 0), None,
+                      '{name}.fp16.cfg3.class_accuracy',
+                      '{name}.fp16.cfg3.classifier_fid']})}),
+    Quote('docs/demo.md', "gen = get_model('fqzoo-fmnist-far')   # 1.5M "
+          'parameters', ZOO_METRICS,
+          [lambda get: get('fqzoo-fmnist-far.parameters') / 1e6]),
+    Quote('docs/demo.md', 'Here it took 64 min of wall time beside other jobs',
+          SHIPPED_WALL, ['wall_time_min']),
+    Quote('docs/demo.md', '(25.64 / 25.37 dB against 25.65 / 25.69 on the '
+          "whole test set), FAR's CFG-3 class accuracy is 0.758 against 0.905 "
+          "there, and the photo tokenizer's whole-photo PSNR 23.25 dB against "
+          "the quickstart's 25.68 (and a stronger colour shift, 6.5 against "
+          '3.1/255)', ZOO_METRICS,
+          ['fqzoo-fmnist-fq2.fp16.psnr', 'fqzoo-fmnist-vq.fp16.psnr',
+           f'{TOKENIZERS}#fq2.psnr', f'{TOKENIZERS}#vq.psnr', None,
+           'fqzoo-fmnist-far.fp16.cfg3.class_accuracy',
+           f'{FAR_HEADS}#ar_head:fmnist_class_accuracy@cfg3.0_mean',
+           'fqzoo-photos-fq2.fp16.whole/psnr',
+           f'{QUICKSTART}#metrics.whole/psnr',
+           'fqzoo-photos-fq2.fp16.whole/colour_shift',
+           f'{QUICKSTART}#metrics.whole/colour_shift', None]),
+    Quote('docs/demo.md', "PSNR agrees to 0.002 dB, usage exactly, perplexity "
+          "to 0.02, the photos' colour shift to 0.02/255, the NLL to 1.4e-5 "
+          'nats; class accuracy to 0.002 and classifier FID to 0.05, where '
+          'drawing the same float32 samples again with other seeds moves them '
+          'by 0.004-0.012 and 0.09', ZOO_METRICS,
+          [fp16_gap([('fqzoo-fmnist-fq2', 'psnr'), ('fqzoo-fmnist-vq', 'psnr')]
+                    + [('fqzoo-photos-fq2', k) for k in SHIPPED_PSNR]),
+           fp16_gap([(m, 'perplexity')
+                     for m in ('fqzoo-fmnist-fq2', 'fqzoo-fmnist-vq')]),
+           fp16_gap([('fqzoo-photos-fq2', k) for k in SHIPPED_SHIFT]), None,
+           lambda get: 1e5 * fp16_gap([(m, 'nll') for m in GENERATORS])(get),
+           None,
+           fp16_gap([(m, f'{cfg}.class_accuracy') for m in GENERATORS
+                     for cfg in ('cfg1', 'cfg3')]),
+           fp16_gap([(m, f'{cfg}.classifier_fid') for m in GENERATORS
+                     for cfg in ('cfg1', 'cfg3')]),
+           redraw_gap('class_accuracy', min), redraw_gap('class_accuracy', max),
+           redraw_gap('classifier_fid', max)]),
+]
