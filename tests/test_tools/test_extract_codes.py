@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 from conftest import TinySyntheticImages, run_tool, write_tiny_config
 from mmengine.dataset import default_collate
 
@@ -40,6 +41,22 @@ def fq_model(tmp_path) -> dict:
 
 def _images(dataset) -> torch.Tensor:
     return default_collate([dataset[i] for i in range(len(dataset))])['inputs']
+
+
+def _ten_crop(images: torch.Tensor) -> torch.Tensor:
+    """``[B, 10, 3, H, W]`` by hand: torchvision's resize by 1.1 (bicubic,
+    antialiased), the four corner windows and the centre one (offset
+    rounded down) cut by slicing, then each one mirrored. Sides that 1.1
+    turns into whole numbers only (20 -> 22): ``augment_views`` magnifies
+    by exactly 1.1 and keeps ``floor(1.1 H)`` pixels, a resize to that
+    size maps coordinates by ``floor(1.1 H) / H``."""
+    height, width = images.shape[-2:]
+    big = TF.resize(images, [int(height * 1.1), int(width * 1.1)],
+                    TF.InterpolationMode.BICUBIC, antialias=True).clamp(-1, 1)
+    dy, dx = big.shape[-2] - height, big.shape[-1] - width
+    crops = [big[..., y:y + height, x:x + width] for y, x in (
+        (0, 0), (0, dx), (dy, 0), (dy, dx), (dy // 2, dx // 2))]
+    return torch.stack(crops + [crop.flip(-1) for crop in crops], 1)
 
 
 @pytest.mark.slow
@@ -97,22 +114,31 @@ def test_extract_codes_with_augmented_views(fq_model, tmp_path):
     assert torch.equal(views[1], tok.encode(images[1:2].flip(-1))[0])
 
     extract_codes(tok, dataset, str(tmp_path / 'ten'), ten_crop=True)
-    assert CodeDataset(str(tmp_path / 'ten'))[0]['codes'].shape == \
-        (10, 2, 8, 8)
-    assert CodeDataset(str(tmp_path / 'ten'), view='random')[0][
-        'codes'].shape == (2, 8, 8)
+    views = augment_views(images, ten_crop=True)    # by value below
+    ten = CodeDataset(str(tmp_path / 'ten'))
+    for i in range(4):
+        assert torch.equal(ten[i]['codes'], tok.encode(views[i])), i
+    random_view = CodeDataset(str(tmp_path / 'ten'), view='random')[0][
+        'codes']
+    assert any(torch.equal(random_view, v) for v in ten[0]['codes'])
 
 
 def test_augment_views():
     images = torch.rand(2, 3, 20, 20) * 2 - 1
     ten = augment_views(images, ten_crop=True)
     assert ten.shape == (2, 10, 3, 20, 20)
+    torch.testing.assert_close(ten, _ten_crop(images), atol=1e-5, rtol=0)
     assert torch.equal(ten[:, 5:], ten[:, :5].flip(-1))
     assert ten.abs().max() <= 1
+    rect = torch.rand(1, 3, 20, 30) * 2 - 1
+    torch.testing.assert_close(augment_views(rect, ten_crop=True),
+                               _ten_crop(rect), atol=1e-5, rtol=0)
     flip = augment_views(images, flip=True)
     assert torch.equal(flip[:, 0], images)
     assert torch.equal(flip[:, 1], images.flip(-1))
-    assert augment_views(images).shape == (2, 1, 3, 20, 20)
+    plain = augment_views(images)
+    assert plain.shape == (2, 1, 3, 20, 20)
+    assert torch.equal(plain[:, 0], images)  # the images themselves
 
 
 def test_labels_are_optional(fq_model, tmp_path):
@@ -125,7 +151,9 @@ def test_labels_are_optional(fq_model, tmp_path):
     assert manifest['labels'] is False
     assert not list(Path(tmp_path / 'c').glob('labels_*'))
     assert CodeDataset(str(tmp_path / 'c'))[2]['label'] == -1
-    assert np.load(tmp_path / 'c' / 'codes_00000.npy').shape == (3, 2, 8, 8)
+    np.testing.assert_array_equal(
+        np.load(tmp_path / 'c' / 'codes_00000.npy'),
+        fq_model['tokenizer'].encode(_images(NoLabels(num_samples=3))))
 
 
 # ------------------------------------------------ pairing and stale shards
