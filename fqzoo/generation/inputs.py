@@ -93,8 +93,11 @@ def _image_files(folder: Path) -> list:
 
 
 def _center_resize(image: Image.Image, size: int) -> Image.Image:
-    """ADM's reference preprocessing: shorter side to ``size`` (bicubic),
-    centre crop."""
+    """ADM's reference preprocessing (``center_crop_arr``): halve with a box
+    filter while the shorter side is at least ``2 * size``, shorter side to
+    ``size`` (bicubic), centre crop."""
+    while min(image.size) >= 2 * size:
+        image = image.resize(tuple(x // 2 for x in image.size), Image.BOX)
     scale = size / min(image.size)
     image = image.resize((round(image.width * scale),
                           round(image.height * scale)), Image.BICUBIC)
