@@ -9,6 +9,7 @@ from mmengine.evaluator import Evaluator
 from skimage.metrics import structural_similarity
 
 from fqzoo.evaluation import FID, PSNR, SSIM, CodebookUsage, OfflineFID
+from fqzoo.evaluation.metrics.fid import frechet_distance
 from fqzoo.registry import METRICS
 
 
@@ -88,6 +89,66 @@ def test_codebook_usage_by_hand():
     assert not any('loss' in key for key in result)
 
 
+def test_codebook_usage_counts_unequal_codes_by_hand():
+    """Five samples of three sub-codebooks with unequal code frequencies,
+    in batches of 2, 2 and 1: usage and perplexity (exp of the entropy in
+    nats) from a NumPy count of every code."""
+    rng = np.random.default_rng(0)
+    weights = [[.5, .2, .2, .1, 0, 0], [.05, .05, .1, .1, .3, .4],
+               [0, 0, 0, 0, 0, 1]]
+    indices = np.stack([rng.choice(6, size=(5, 3, 3), p=w) for w in weights],
+                       1)
+    metric = CodebookUsage()
+    for start, stop in ((0, 2), (2, 4), (4, 5)):
+        metric.process(None, [dict(inputs=None, recon=None,
+                                   indices=torch.from_numpy(i),
+                                   codebook_size=6)
+                              for i in indices[start:stop]])
+    result = metric.evaluate(5)
+    usages, perplexities = [], []
+    for g in range(3):
+        counts = np.bincount(indices[:, g].ravel(), minlength=6)
+        probs = counts[counts > 0] / counts.sum()
+        usages.append((counts > 0).mean())
+        perplexities.append(math.exp(-(probs * np.log(probs)).sum()))
+        assert result[f'usage_{g}'] == pytest.approx(usages[g])
+        assert result[f'perplexity_{g}'] == pytest.approx(perplexities[g])
+    assert result['usage'] == pytest.approx(np.mean(usages))
+    assert result['perplexity'] == pytest.approx(np.mean(perplexities))
+    # unequal frequencies: the perplexity is not the number of codes used
+    assert perplexities[0] < 4 - 0.2
+
+
+def test_lpips_distance_equals_the_lpips_package(tmp_path):
+    """PerceptualDistance with LPIPSLoss(vgg_checkpoint=a torchvision-layout
+    VGG16 file) against the ``lpips`` package run directly, its trunk made
+    of that VGG16's own layers: the mean of per-sample distances over two
+    batches."""
+    import lpips
+    import torchvision
+    torch.manual_seed(0)
+    features = torchvision.models.vgg16(weights=None).features.eval()
+    path = tmp_path / 'vgg16.pth'
+    torch.save({f'features.{k}': v for k, v in features.state_dict().items()},
+               path)
+    reference = lpips.LPIPS(net='vgg', pnet_rand=True, verbose=False).eval()
+    for stage in (reference.net.slice1, reference.net.slice2,
+                  reference.net.slice3, reference.net.slice4,
+                  reference.net.slice5):
+        for name, _ in list(stage.named_children()):
+            setattr(stage, name, features[int(name)])
+    inputs = _images(3)
+    recon = _noisy(inputs, 0.3)
+    with torch.no_grad():
+        want = [reference(x[None], y[None]).item()
+                for x, y in zip(inputs, recon)]
+    metric = METRICS.build(dict(type='PerceptualDistance', loss=dict(
+        type='LPIPSLoss', vgg_checkpoint=str(path))))
+    got = _evaluate(metric, [(inputs[:2], recon[:2]), (inputs[2:], recon[2:])])
+    assert got == {'lpips': pytest.approx(np.mean(want), rel=1e-5)}
+    assert min(want) > 0
+
+
 def test_perceptual_distance_defaults_to_effnet():
     metric = METRICS.build(dict(type='PerceptualDistance'))
     inputs = _images(2)
@@ -107,6 +168,17 @@ def test_offline_fid(offline_fid):
     assert noisy['fid_effnet_offline'] > 1
     one = _evaluate(offline_fid, [(inputs[:1], inputs[1:2])])
     assert math.isfinite(one['fid_effnet_offline'])
+    # by value: the Fréchet distance (checked against scipy in
+    # test_frechet.py) of the extractor's pooled features of the images
+    # quantised by hand to uint8
+    def pooled(images):
+        levels = ((images + 1) * 127.5).round().clamp(0, 255).byte()
+        with torch.no_grad():
+            return offline_fid.extractor(levels)[0].double()
+
+    noisy_images = _noisy(inputs, 0.3)
+    assert noisy['fid_effnet_offline'] == pytest.approx(frechet_distance(
+        pooled(inputs), pooled(noisy_images)), rel=1e-5)
 
 
 def test_offline_fid_grows_with_shift(offline_fid):
@@ -147,6 +219,15 @@ def test_fid_with_local_inception_checkpoint(tmp_path, monkeypatch):
                       'load_state_dict', lambda *args, **kwargs: None)
         state_dict = tf_inception.FeatureExtractorInceptionV3(
             'inception-v3-compat', ['2048']).state_dict()
+    # He-scaled convolutions, so the features still depend on the image
+    # after ~90 layers (at the default scale they fade to 0 and every FID
+    # is 0), and a larger last layer, so the class probabilities differ
+    # between images (IS about 1.016, not 1.00002)
+    torch.manual_seed(0)
+    for key, value in state_dict.items():
+        if key.endswith('conv.weight'):
+            torch.nn.init.kaiming_normal_(value)
+    state_dict['fc.weight'].mul_(300)
     path = tmp_path / 'inception.pth'
     torch.save(state_dict, path)
 
@@ -154,9 +235,28 @@ def test_fid_with_local_inception_checkpoint(tmp_path, monkeypatch):
         raise AssertionError('tried to download')
 
     monkeypatch.setattr(tf_inception, 'load_state_dict_from_url', no_download)
-    metric = METRICS.build(dict(type='FID', inception_checkpoint=str(path)))
+    metric = METRICS.build(dict(type='FID', inception_checkpoint=str(path),
+                                is_splits=1))
     inputs = _images(4, size=16)
     result = _evaluate(metric, [(inputs, inputs)])
     assert set(result) == {'fid_inception', 'is_inception'}
     assert abs(result['fid_inception']) < 1e-4
-    assert result['is_inception'] >= 1 - 1e-6
+    # by value, on other reconstructions: the Fréchet distance of the 2048-d
+    # features and exp(mean KL(p(y|x) || p(y))) of the softmaxed logits,
+    # from Inception run directly on the images quantised by hand
+    recon = _noisy(inputs, 0.5)
+    metric = METRICS.build(dict(type='FID', inception_checkpoint=str(path),
+                                is_splits=1))
+    result = _evaluate(metric, [(inputs, recon)])
+    extractor = metric.extractor
+    with torch.no_grad():
+        real, fake = (extractor(((x + 1) * 127.5).round().clamp(0, 255)
+                                .byte()) for x in (inputs, recon))
+    probs = fake[1].double().softmax(1)
+    marginal = probs.mean(0, keepdim=True)
+    kl = (probs * (probs.log() - marginal.log())).sum(1)
+    assert math.log(result['is_inception']) == pytest.approx(
+        kl.mean().item(), rel=1e-3)
+    assert result['fid_inception'] == pytest.approx(
+        frechet_distance(real[0].double(), fake[0].double()), rel=1e-5)
+    assert result['fid_inception'] > 1 and result['is_inception'] > 1.01
