@@ -123,11 +123,33 @@ def test_run_writes_balanced_npz_grids_and_record(models, tmp_path):
     assert record['note'] == 'x' and record['eval_command'].startswith(
         'python tools/eval_generation.py')
     assert [s['count'] for s in record['shards']] == [4, 4, 1]
-    for label in range(3):
-        grid = np.asarray(Image.open(tmp_path / f'grid_class_{label}.png'))
-        assert grid.shape == (2 + 66, 2 + 3 * 66, 3)   # 3 samples, x4
-    assert np.asarray(Image.open(tmp_path / 'grid.png')).shape == \
-        (2 + 3 * 66, 2 + 3 * 66, 3)                    # a row per class
+    # grids by value: cell (r, c) at (2 + 66 r, 2 + 66 c) is a sample
+    # upscaled 4x by repeating pixels, on white padding
+    def cells(path, rows, cols):
+        grid = np.asarray(Image.open(path).convert('RGB'))
+        assert grid.shape == (2 + rows * 66, 2 + cols * 66, 3)
+        padding = np.ones(grid.shape[:2], bool)
+        out = np.empty((rows, cols, 64, 64, 3), np.uint8)
+        for r in range(rows):
+            for c in range(cols):
+                y, x = 2 + 66 * r, 2 + 66 * c
+                out[r, c] = grid[y:y + 64, x:x + 64]
+                padding[y:y + 64, x:x + 64] = False
+        assert (grid[padding] == 255).all()
+        return out
+
+    def big(image):
+        return image.repeat(4, 0).repeat(4, 1)
+
+    for label in range(3):       # the class's first 3 samples in a row
+        row = cells(tmp_path / f'grid_class_{label}.png', 1, 3)[0]
+        for c in range(3):
+            np.testing.assert_array_equal(row[c], big(images[label + 3 * c]))
+    table = cells(tmp_path / 'grid.png', 3, 3)          # a row per class
+    for r in range(3):
+        for c in range(3):
+            np.testing.assert_array_equal(table[r, c],
+                                          big(images[r + 3 * c]))
     assert not list(tmp_path.glob('.*tmp*'))
 
 
