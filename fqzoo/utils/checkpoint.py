@@ -42,8 +42,11 @@ from fqzoo.utils.errors import (
 )
 
 
-class UnsafeCheckpointError(RuntimeError):
-    """A checkpoint holds objects other than tensors and plain values."""
+class UnsafeCheckpointError(InputError, RuntimeError):
+    """A checkpoint holds objects other than tensors and plain values.
+
+    A refused input (the tools print it as ``error: ...`` and exit 2, no
+    traceback) that is still the ``RuntimeError`` it always was."""
 
 
 def is_safetensors(path: Union[str, Path]) -> bool:
@@ -141,11 +144,22 @@ def safe_load(path: Union[str, Path], map_location: Any = 'cpu',
             raise UnsafeCheckpointError(
                 f'Refusing to load {path}: it holds pickled objects other '
                 'than tensors and plain Python values, which could run '
-                f'arbitrary code. fqzoo loads with weights_only=True. ({err})'
-            ) from None
+                'arbitrary code; fqzoo loads with weights_only=True '
+                f'({_refused_global(str(err))})') from None
         raise InputError(f'{path} is not a PyTorch checkpoint (another '
                          f'format, truncated or empty): '
                          f'{type(err).__name__}: {err}') from None
+
+
+def _refused_global(message: str) -> str:
+    """What torch's several-paragraph weights-only refusal names: the
+    unpickled global (``Unsupported global: GLOBAL pkg.Class``) or the
+    refusal's own last line."""
+    found = re.search(r'Unsupported (?:global: GLOBAL|operand) \S+', message)
+    if found:
+        return found.group(0).strip()
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    return lines[-1] if lines else 'weights-only unpickling failed'
 
 
 def extract_state_dict(checkpoint: Any) -> dict:

@@ -10,7 +10,11 @@ from conftest import REPO, run_tool
 from torch import nn
 
 from fqzoo.generation.plan import check_classes
-from fqzoo.utils.checkpoint import load_state_dict_checked, safe_load
+from fqzoo.utils.checkpoint import (
+    UnsafeCheckpointError,
+    load_state_dict_checked,
+    safe_load,
+)
 from fqzoo.utils.config import load_config
 from fqzoo.utils.errors import (
     DEBUG_ENV,
@@ -88,6 +92,24 @@ def test_refusals_keep_their_former_types():
         issubclass(InputKeyError, InputError)
     assert issubclass(InputFileNotFoundError, FileNotFoundError) and \
         issubclass(InputFileNotFoundError, InputError)
+
+
+def test_unsafe_checkpoint_is_a_refusal_the_tools_report(
+        unsafe_checkpoint, monkeypatch, capsys):
+    assert issubclass(UnsafeCheckpointError, InputError) and \
+        issubclass(UnsafeCheckpointError, RuntimeError)
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    ckpt, marker = unsafe_checkpoint
+    with pytest.raises(SystemExit) as info:
+        with exit_on_input_error():
+            safe_load(ckpt)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f'error: Refusing to load {ckpt}: it holds pickled objects'), err
+    # the global torch refused: MarkerPayload unpickles by calling open()
+    assert err[0].endswith('(Unsupported global: GLOBAL io.open)'), err
+    assert not marker.exists()
 
 
 # ------------------------------------------------- library sites raise it
