@@ -110,7 +110,9 @@ def convert_released(src: PathLike, family: Optional[str] = None, *,
         and the fqzoo ``model`` config.
 
     Raises:
-        KeyError, ValueError: the file, entry and culprit named.
+        InputKeyError, InputError: the file does not fit the family (a
+            missing or unexpected key, a wrong shape): the file, entry and
+            culprit named.
     """
     src = Path(src)
     state, entry = select_weights(load_checkpoint_file(src), src, ema)
@@ -122,7 +124,10 @@ def convert_released(src: PathLike, family: Optional[str] = None, *,
                                               f'{name} {layout}')
         tokens = token_layout(name, model_cfg, image_sizes)
     except (KeyError, ValueError) as err:
-        raise type(err)(f'{src} ({entry}): {err.args[0]}') from None
+        # the release does not fit: a refusal of the user's file (the
+        # tools print it without a traceback), still a KeyError/ValueError
+        refusal = InputKeyError if isinstance(err, KeyError) else InputError
+        raise refusal(f'{src} ({entry}): {err.args[0]}') from None
     target = FAMILIES[name]
     meta = dict(source=target.origin, family=name, layout=layout,
                 src=src.name, sha256=file_sha256(src), entry=entry,

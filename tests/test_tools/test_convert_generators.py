@@ -14,6 +14,7 @@ from mmengine.config import Config
 
 from fqzoo.apis import init_generator
 from fqzoo.converters import convert_released
+from fqzoo.utils.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -388,8 +389,9 @@ MALFORMED = {
 def test_malformed_checkpoints_and_arguments_are_named(tmp_path, name):
     case, wrap, extra, error, message = MALFORMED[name]
     c = CASES[case]
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as info:
         convert(tmp_path, c, wrap(random_release(c)), *extra)
+    assert isinstance(info.value, InputError)   # tools: 'error: ...', exit 2
     assert not (tmp_path / 'fqzoo.pth').exists()
     assert not (tmp_path / 'generator.py').exists()
     # the same release, intact, converts
