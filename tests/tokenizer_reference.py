@@ -2,12 +2,31 @@
 
 The reference the inference API (``encode``, ``decode``, ``reconstruct``) is
 checked against, so that those tests do not compare the code with itself:
-the encoder trunk, each branch's head and 1x1 projection, the nearest code
-of each sub-codebook found by a direct ``torch.cdist`` argmin in float64
-(over l2-normalised vectors when the sub-quantizer normalises), then the
-post-quant conv and the decoder. Works for a ``VectorQuantizer`` and for a
-``FactorizedQuantizer`` of them.
+the encoder trunk, each branch's head and 1x1 projection, each branch's
+codes worked out in float64 from the quantizer's definition with plain
+tensor ops (none of the quantizer's own methods is called, only its
+parameters and settings are read), then the post-quant conv and the
+decoder. Quantizers written out here:
+
+- ``VectorQuantizer``: a direct ``torch.cdist`` argmin (over l2-normalised
+  vectors when it normalises);
+- ``FSQ``: per channel ``round(tanh(z + shift) * half - offset)`` with the
+  paper's half width ``(L - 1)(1 - eps) / 2`` (an even ``L`` shifted by a
+  half step), code ``value / (L // 2)``, index the mixed-radix number of
+  the digits ``value + L // 2``, first channel least significant;
+- ``LookupFreeQuantizer``: the sign bits of the channels, ``+-scale``, the
+  index their binary number, first channel most significant;
+- ``ResidualVQ``: each level on what the previous levels left (``z`` minus
+  the sum of their codes), the code the sum of the levels' codes;
+- ``SimVQ``: a cdist argmin over the projected codebook ``E W^T + b``;
+- ``IndexBackpropQuantizer``: the argmax of the logits ``z E^T``;
+- ``FactorizedQuantizer`` of any of these: each sub-quantizer on its own
+  channel group, indices concatenated.
+
+Any other quantizer raises ``NotImplementedError`` rather than pass
+unchecked.
 """
+import math
 from typing import List, Tuple
 
 import torch
@@ -15,32 +34,119 @@ from torch import Tensor, nn
 
 
 def sub_quantizers(tokenizer: nn.Module) -> List[nn.Module]:
-    """The VQ sub-quantizers, one per branch, in branch order."""
+    """The sub-quantizers, one per branch, in branch order."""
     quantizer = tokenizer.quantizer
     return list(getattr(quantizer, 'subs', [quantizer]))
 
 
-def nearest_by_cdist(z: Tensor, vq: nn.Module) -> Tuple[Tensor, Tensor]:
-    """Nearest codes of ``vq``'s codebook for every position of ``z``.
+def _nearest(rows: Tensor, codes: Tensor) -> Tuple[Tensor, Tensor]:
+    indices = torch.cdist(rows, codes).argmin(dim=1)
+    return codes[indices], indices[:, None]
 
-    Args:
-        z (Tensor): ``[B, C, H, W]`` one branch's latent.
-        vq (nn.Module): a ``VectorQuantizer`` (its ``embedding.weight`` and
-            ``l2_norm`` are read).
 
-    Returns:
-        tuple: the quantized map ``[B, C, H, W]`` (float32) and the indices
-        ``[B, H, W]``.
-    """
-    b, c, h, w = z.shape
-    flat = z.permute(0, 2, 3, 1).reshape(-1, c).double()
+def _vq(rows: Tensor, vq: nn.Module) -> Tuple[Tensor, Tensor]:
     codes = vq.embedding.weight.detach().double()
     if vq.l2_norm:
-        flat = flat / flat.norm(dim=1, keepdim=True)
+        rows = rows / rows.norm(dim=1, keepdim=True)
         codes = codes / codes.norm(dim=1, keepdim=True)
-    indices = torch.cdist(flat, codes).argmin(dim=1)
-    quantized = codes[indices].reshape(b, h, w, c).permute(0, 3, 1, 2)
-    return quantized.float(), indices.reshape(b, h, w)
+    return _nearest(rows, codes)
+
+
+def _fsq(rows: Tensor, fsq: nn.Module) -> Tuple[Tensor, Tensor]:
+    levels = [int(level) for level in fsq.levels]
+    codes, digits = [], []
+    for c, level in enumerate(levels):
+        half = (level - 1) * (1 - fsq.eps) / 2
+        offset = 0.5 if level % 2 == 0 else 0.0
+        shift = math.atanh(offset / half)
+        value = torch.round(torch.tanh(rows[:, c] + shift) * half - offset)
+        codes.append(value / (level // 2))
+        digits.append(value.long() + level // 2)
+    index = torch.zeros_like(digits[0])
+    for level, digit in zip(reversed(levels), reversed(digits)):
+        index = index * level + digit  # Horner: the first channel last
+    return torch.stack(codes, dim=1), index[:, None]
+
+
+def _lfq(rows: Tensor, lfq: nn.Module) -> Tuple[Tensor, Tensor]:
+    index = torch.zeros(rows.shape[0], dtype=torch.long)
+    for c in range(rows.shape[1]):  # the first channel most significant
+        index = index * 2 + (rows[:, c] > 0).long()
+    codes = torch.where(rows > 0, lfq.scale, -lfq.scale).double()
+    return codes, index[:, None]
+
+
+def _rvq(rows: Tensor, rvq: nn.Module) -> Tuple[Tensor, Tensor]:
+    levels = ([rvq.codebooks[0]] * rvq.depth if rvq.shared_codebook
+              else list(rvq.codebooks))
+    total, indices = torch.zeros_like(rows), []
+    for level in levels:
+        code, index = codes_by_hand(rows - total, level)
+        total = total + code
+        indices.append(index)
+    return total, torch.cat(indices, dim=1)
+
+
+def _simvq(rows: Tensor, simvq: nn.Module) -> Tuple[Tensor, Tensor]:
+    proj = simvq.embedding_proj
+    codes = (simvq.embedding.weight.detach().double()
+             @ proj.weight.detach().double().t())
+    if proj.bias is not None:
+        codes = codes + proj.bias.detach().double()
+    return _nearest(rows, codes)
+
+
+def _ibq(rows: Tensor, ibq: nn.Module) -> Tuple[Tensor, Tensor]:
+    codes = ibq.embedding.weight.detach().double()
+    indices = (rows @ codes.t()).argmax(dim=1)
+    return codes[indices], indices[:, None]
+
+
+def _fq(rows: Tensor, fq: nn.Module) -> Tuple[Tensor, Tensor]:
+    parts = rows.split([sub.in_channels for sub in fq.subs], dim=1)
+    outs = [codes_by_hand(part, sub) for part, sub in zip(parts, fq.subs)]
+    return (torch.cat([code for code, _ in outs], dim=1),
+            torch.cat([index for _, index in outs], dim=1))
+
+
+BY_HAND = {'VectorQuantizer': _vq, 'FSQ': _fsq,
+           'LookupFreeQuantizer': _lfq, 'ResidualVQ': _rvq,
+           'SimVQ': _simvq, 'IndexBackpropQuantizer': _ibq,
+           'FactorizedQuantizer': _fq}
+
+
+def codes_by_hand(rows: Tensor, quantizer: nn.Module) -> Tuple[Tensor, Tensor]:
+    """Codes and indices of ``quantizer`` for the rows of ``rows``.
+
+    Args:
+        rows (Tensor): ``[N, C]`` latent vectors (computed in float64).
+        quantizer (nn.Module): one of the quantizers of :data:`BY_HAND`.
+
+    Returns:
+        tuple: the codes ``[N, C]`` (float64) and the indices ``[N, G]``.
+    """
+    name = type(quantizer).__name__
+    if name not in BY_HAND:
+        raise NotImplementedError(f'no by-hand reference for {name}')
+    return BY_HAND[name](rows.double(), quantizer)
+
+
+def quantize_by_hand(z: Tensor, quantizer: nn.Module) -> Tuple[Tensor, Tensor]:
+    """The quantized map ``[B, C, H, W]`` (float32) and the indices
+    ``[B, G, H, W]`` of one branch's latent ``z [B, C, H, W]``."""
+    b, c, h, w = z.shape
+    codes, indices = codes_by_hand(z.permute(0, 2, 3, 1).reshape(-1, c),
+                                   quantizer)
+    return (codes.reshape(b, h, w, c).permute(0, 3, 1, 2).float(),
+            indices.reshape(b, h, w, -1).permute(0, 3, 1, 2))
+
+
+def nearest_by_cdist(z: Tensor, vq: nn.Module) -> Tuple[Tensor, Tensor]:
+    """Nearest codes of a ``VectorQuantizer`` ``vq`` for every position of
+    ``z [B, C, H, W]``: the quantized map (float32) and indices
+    ``[B, H, W]``."""
+    quantized, indices = quantize_by_hand(z, vq)
+    return quantized, indices[:, 0]
 
 
 @torch.no_grad()
@@ -58,11 +164,11 @@ def reconstruct_by_hand(tokenizer: nn.Module,
     """
     feats = tokenizer.encoder(images)
     quantized, indices = [], []
-    for head, conv, vq in zip(tokenizer.heads, tokenizer.quant_convs,
-                              sub_quantizers(tokenizer)):
-        q, idx = nearest_by_cdist(conv(head(feats)), vq)
+    for head, conv, sub in zip(tokenizer.heads, tokenizer.quant_convs,
+                               sub_quantizers(tokenizer)):
+        q, idx = quantize_by_hand(conv(head(feats)), sub)
         quantized.append(q)
         indices.append(idx)
     recon = tokenizer.decoder(
         tokenizer.post_quant_conv(torch.cat(quantized, dim=1)))
-    return recon, torch.stack(indices, dim=1)
+    return recon, torch.cat(indices, dim=1)
