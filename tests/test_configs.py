@@ -19,6 +19,7 @@ TOKENIZERS = [p for p in LEAVES
 GENERATOR_LEAVES = [p for p in LEAVES if p not in TOKENIZERS]
 CPU_SCALE = [p for p in TOKENIZERS
              if p.parent.name in ('quickstart', 'ablation')
+             or p.parent.parts[-2:] == ('ablation', 'fmnist')
              or p.name.endswith(('_tiny_photos.py', '_tiny_fmnist.py'))]
 # Parameters of the released models (FAR: showlab/FQGAN far_dual.py /
 # far_triple.py at vocabulary 16384, 1000 classes, 16x16 tokens; GPT-B:
@@ -90,7 +91,7 @@ def test_cpu_scale_generator_trains_and_samples(path):
     assert sample.shape == (1, len(sizes), 8, 8)
 
 
-@pytest.mark.parametrize('path', CPU_SCALE, ids=lambda p: p.stem)
+@pytest.mark.parametrize('path', CPU_SCALE, ids=_ids)
 def test_cpu_scale_config_builds_and_reconstructs(path):
     cfg = Config.fromfile(str(path))
     init_default_scope('fqzoo')
