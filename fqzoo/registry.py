@@ -3,7 +3,10 @@
 ``locations=`` makes ``type='X'`` resolve without the caller importing the
 module that registers ``X``. Building an unknown type fails with the list of
 names the registry (and its parents) knows; an argument the component does
-not take fails with the list of those it does.
+not take fails with the list of those it does. Both are refusals of the
+user's input (:class:`~fqzoo.errors.InputKeyError`, still a ``KeyError``;
+:class:`~fqzoo.errors.InputTypeError`, still a ``TypeError``), which the
+tools print as ``error: ...``.
 """
 import inspect
 from typing import Any, Optional
@@ -31,6 +34,8 @@ from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
 from mmengine.registry import Registry, build_from_cfg, build_model_from_cfg
 
+from fqzoo.errors import InputKeyError, InputTypeError
+
 
 def known_names(registry: Registry) -> list:
     """All names resolvable from ``registry``: its own and its parents'."""
@@ -45,9 +50,9 @@ def known_names(registry: Registry) -> list:
 def _check_type(cfg: Any, registry: Registry) -> None:
     obj_type = cfg.get('type') if isinstance(cfg, dict) else None
     if isinstance(obj_type, str) and registry.get(obj_type) is None:
-        raise KeyError(f'Unknown {registry.name} type "{obj_type}". '
-                       f'Known {registry.name} types: '
-                       f'{", ".join(known_names(registry))}')
+        raise InputKeyError(f'Unknown {registry.name} type "{obj_type}". '
+                            f'Known {registry.name} types: '
+                            f'{", ".join(known_names(registry))}')
 
 
 def _accepted_arguments(obj: Any) -> Optional[list]:
@@ -76,9 +81,9 @@ def _check_arguments(cfg: Any, registry: Registry,
     unknown = sorted(given - set(accepted) - {'type', '_scope_'})
     if unknown:
         name = getattr(obj, '__name__', repr(obj))
-        raise TypeError(f'{name} got unknown argument(s) '
-                        f'{", ".join(unknown)}. Accepted arguments: '
-                        f'{", ".join(accepted)}')
+        raise InputTypeError(f'{name} got unknown argument(s) '
+                             f'{", ".join(unknown)}. Accepted arguments: '
+                             f'{", ".join(accepted)}')
 
 
 def build_component(cfg: Any, registry: Registry,

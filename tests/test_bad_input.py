@@ -27,6 +27,13 @@ from PIL import Image
 from fqzoo.apis import init_generator, init_tokenizer
 from fqzoo.datasets.image_folder import BadImageError, ImageFolderDataset
 from fqzoo.engine.runner import TokenizerRunner
+from fqzoo.errors import (
+    DEBUG_ENV,
+    InputError,
+    InputKeyError,
+    InputTypeError,
+    exit_on_input_error,
+)
 from fqzoo.generation.sampler import sample_batch
 from fqzoo.models.quantizers import BaseQuantizer, QuantizerOutput
 from fqzoo.registry import DATASETS, QUANTIZERS
@@ -208,44 +215,61 @@ def runner_build_model(cfg: dict):
 
 # ------------------------------------------------------------------- cases
 CASES = [
-    # Configs: unknown types and misspelt arguments.
+    # Configs: unknown types and misspelt arguments are refusals
+    # (InputError) that are still the KeyError / TypeError they were.
     Case('unknown-quantizer-type',
          lambda tmp: QUANTIZERS.build(dict(type='VectorQuantiser')),
-         KeyError, ['Unknown quantizer type "VectorQuantiser"',
-                    'Known quantizer types: .*VectorQuantizer',
-                    'FactorizedQuantizer']),
+         InputKeyError, ['Unknown quantizer type "VectorQuantiser"',
+                         'Known quantizer types: .*VectorQuantizer',
+                         'FactorizedQuantizer']),
     Case('unknown-encoder-type-in-config',
          lambda tmp: init_tokenizer(dict(model=tiny_model(
              encoder=dict(type='VQGANEncodr')))),
-         KeyError, ['Unknown model type "VQGANEncodr"', 'VQGANEncoder']),
+         InputKeyError, ['Unknown model type "VQGANEncodr"',
+                         'VQGANEncoder']),
     Case('unknown-model-type-via-runner',
          lambda tmp: runner_build_model(dict(type='ImageTokeniser')),
-         KeyError, ['Unknown model type "ImageTokeniser"', 'ImageTokenizer']),
+         InputKeyError, ['Unknown model type "ImageTokeniser"',
+                         'ImageTokenizer']),
     Case('unknown-teacher-type',
          lambda tmp: tiny_tokenizer(
              quantizer=dual_quantizer(),
              regularizers=[dict(semantic(1), teacher=dict(type='CLIPTeachr'))]),
-         KeyError, ['Unknown teacher type "CLIPTeachr"', 'EfficientNetTeacher']),
+         InputKeyError, ['Unknown teacher type "CLIPTeachr"',
+                         'EfficientNetTeacher']),
     Case('misspelt-quantizer-argument',
          lambda tmp: tiny_tokenizer(quantizer=dict(
              type='VectorQuantizer', codebok_size=32, embed_dim=4)),
-         TypeError, ['VectorQuantizer', 'unknown argument.*codebok_size',
-                     'Accepted arguments: codebook_size, embed_dim']),
+         InputTypeError, ['VectorQuantizer', 'unknown argument.*codebok_size',
+                          'Accepted arguments: codebook_size, embed_dim']),
     Case('misspelt-nested-sub-quantizer-argument',
          lambda tmp: QUANTIZERS.build(dict(
              type='FactorizedQuantizer', quantizer=dict(
                  type='VectorQuantizer', codebook_size=8, embed_dim=4,
                  l2norm=True))),
-         TypeError, ['VectorQuantizer', 'l2norm', 'Accepted.*l2_norm']),
+         InputTypeError, ['VectorQuantizer', 'l2norm', 'Accepted.*l2_norm']),
     Case('misspelt-model-argument-via-runner',
          lambda tmp: runner_build_model(tiny_model(disc_strat=100)),
-         TypeError, ['ImageTokenizer', 'disc_strat', 'Accepted.*disc_start']),
+         InputTypeError, ['ImageTokenizer', 'disc_strat',
+                          'Accepted.*disc_start']),
     Case('misspelt-dataset-argument',
          lambda tmp: DATASETS.build(dict(
              type='ImageFolderDataset', data_root=str(tmp),
              skip_bad_file=True)),
-         TypeError, ['ImageFolderDataset', 'skip_bad_file\\b',
-                     'Accepted.*skip_bad_files']),
+         InputTypeError, ['ImageFolderDataset', 'skip_bad_file\\b',
+                          'Accepted.*skip_bad_files']),
+    # Configs: sizes that are not positive integers (each quantizer's own
+    # are checked by value below), here nested in a model config.
+    Case('zero-codebook-size-of-a-sub-quantizer-via-runner',
+         lambda tmp: runner_build_model(tiny_model(
+             quantizer=dual_quantizer(codebook_size=0))),
+         InputError, ['^VectorQuantizer: codebook_size must be a positive '
+                      'integer, got 0$']),
+    Case('float-number-of-codebooks',
+         lambda tmp: tiny_tokenizer(quantizer=dict(dual_quantizer(),
+                                                   num_codebooks=2.0)),
+         InputError, ['^FactorizedQuantizer: num_codebooks must be a '
+                      'positive integer, got 2.0$']),
     # Shapes that do not fit.
     Case('image-size-not-divisible',
          lambda tmp: tiny_tokenizer().encode(torch.zeros(1, 3, 15, 16)),
@@ -390,6 +414,124 @@ def test_bad_input_named_in_one_line(case: Case, tmp_path: Path):
 def test_case_ids_are_unique():
     ids = [case.id for case in CASES]
     assert len(ids) == len(set(ids))
+
+
+REFUSALS = [case for case in CASES if issubclass(case.error, InputError)]
+
+
+@pytest.mark.parametrize('case', REFUSALS, ids=[c.id for c in REFUSALS])
+def test_refusal_is_one_error_line_and_exit_2(case: Case, tmp_path: Path,
+                                              monkeypatch, capsys):
+    """What a tool run under ``exit_on_input_error`` prints for it."""
+    with pytest.raises(InputError) as info:
+        case.trigger(tmp_path)
+    assert isinstance(info.value, case.error)
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        with exit_on_input_error():
+            case.trigger(tmp_path)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == f'error: {message_of(info.value)}\n'
+
+
+# ------------------------------------------ quantizer sizes, by their message
+def vq_config(**overrides) -> dict:
+    return dict(dict(type='VectorQuantizer', codebook_size=8, embed_dim=4,
+                     l2_norm=False), **overrides)
+
+
+# Every quantizer fqzoo registers: a small config that builds, and its size
+# arguments, which must be positive integers (FSQ's levels are checked
+# element by element below). Setting any one of them to 1 still builds.
+SIZES = {
+    'VectorQuantizer': (dict(codebook_size=8, embed_dim=4),
+                        ('codebook_size', 'embed_dim')),
+    'SimVQ': (dict(codebook_size=8, embed_dim=4),
+              ('codebook_size', 'embed_dim')),
+    'IndexBackpropQuantizer': (dict(codebook_size=8, embed_dim=4),
+                               ('codebook_size', 'embed_dim')),
+    'LookupFreeQuantizer': (dict(embed_dim=4, entropy_groups=1),
+                            ('embed_dim', 'entropy_groups')),
+    'BSQ': (dict(embed_dim=4), ('embed_dim',)),
+    'FactorizedQuantizer': (dict(num_codebooks=2, quantizer=vq_config()),
+                            ('num_codebooks',)),
+    'ResidualVQ': (dict(depth=2, quantizer=vq_config()), ('depth',)),
+    'FSQ': (dict(levels=(5, 4, 3)), ()),
+}
+NOT_POSITIVE_INTEGERS = [0, -1, 2.5, 4.0, True, '8', None]
+SIZE_CASES = [(name, argument, value) for name, (_, arguments) in
+              SIZES.items() for argument in arguments
+              for value in NOT_POSITIVE_INTEGERS]
+
+
+def fqzoo_quantizers() -> set:
+    """Every quantizer name fqzoo registers (test plugins excluded)."""
+    QUANTIZERS.import_from_location()
+    return {name for name, cls in QUANTIZERS.module_dict.items()
+            if cls.__module__.startswith('fqzoo.')}
+
+
+def build_quantizer(name: str, **overrides):
+    return QUANTIZERS.build(dict(type=name, **dict(SIZES[name][0],
+                                                   **overrides)))
+
+
+def refusal(name: str, **overrides) -> str:
+    """The message of the InputError building ``name`` with ``overrides``
+    raises (failing if it raises none or another exception)."""
+    with pytest.raises(InputError) as info:
+        build_quantizer(name, **overrides)
+    return str(info.value)
+
+
+def test_every_registered_quantizer_has_its_sizes_listed():
+    assert set(SIZES) == fqzoo_quantizers()
+
+
+@pytest.mark.parametrize('name,argument,value', SIZE_CASES)
+def test_size_that_is_not_a_positive_integer_is_refused(name, argument,
+                                                         value):
+    assert refusal(name, **{argument: value}) == (
+        f'{name}: {argument} must be a positive integer, got {value!r}')
+
+
+@pytest.mark.parametrize('name', sorted(SIZES))
+def test_small_sizes_build(name):
+    """The check does not fire too eagerly: the small config and each size
+    set to 1 build, with the sizes asked for."""
+    config, arguments = SIZES[name]
+    quantizer = build_quantizer(name)
+    for argument in arguments:
+        assert getattr(quantizer, argument) == config[argument]
+        build_quantizer(name, **{argument: 1})
+
+
+@pytest.mark.parametrize('outer', ['FactorizedQuantizer', 'ResidualVQ'])
+def test_bad_size_of_a_nested_quantizer_names_the_nested_one(outer):
+    assert refusal(outer, quantizer=vq_config(embed_dim=-1)) == (
+        'VectorQuantizer: embed_dim must be a positive integer, got -1')
+
+
+@pytest.mark.parametrize('levels,message', [
+    ((5, 0, 3), 'levels[1] must be a positive integer, got 0'),
+    ((5, 4.5, 3), 'levels[1] must be a positive integer, got 4.5'),
+    ((5, 4, '3'), "levels[2] must be a positive integer, got '3'"),
+    ((), 'levels must be a non-empty sequence of integers, got ()'),
+    (8, 'levels must be a non-empty sequence of integers, got 8'),
+])
+def test_fsq_levels_that_are_not_integers_are_refused(levels, message):
+    assert refusal('FSQ', levels=levels) == f'FSQ: {message}'
+
+
+def test_fsq_levels_below_three_and_lfq_groups_are_refusals():
+    assert refusal('FSQ', levels=(5, 2)).startswith(
+        'FSQ level 2 in levels=(5, 2): every level must be at least 3')
+    assert refusal('LookupFreeQuantizer', embed_dim=5, entropy_groups=2) == (
+        'LookupFreeQuantizer: embed_dim 5 is not divisible by '
+        'entropy_groups 2')
+    fsq = build_quantizer('FSQ', levels=[3, 4])
+    assert (fsq.codebook_size, fsq.embed_dim) == (12, 2)
 
 
 # -------------------------------------------------- good input still works

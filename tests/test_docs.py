@@ -19,6 +19,7 @@ import pytest
 from mmengine.config import DictAction
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
+from fqzoo.errors import InputKeyError, input_error_message
 from fqzoo.registry import QUANTIZERS
 from fqzoo.utils.config import load_config
 
@@ -93,16 +94,16 @@ def test_readme_imagenet_override_reaches_every_loader(config):
 
 def test_configs_md_quotes_the_registry_error():
     text = (ROOT / 'docs/configs.md').read_text()
-    quoted = re.search(r"^KeyError: .*Unknown quantizer type \"(\w+)\".*$",
-                       text, flags=re.M)
+    quoted = re.search(r'^error: Unknown quantizer type "(\w+)".*$', text,
+                       flags=re.M)
     assert quoted is not None
-    with pytest.raises(KeyError) as error:
+    with pytest.raises(InputKeyError) as error:
         QUANTIZERS.build(dict(type=quoted.group(1)))
-    # The last line of the traceback a user sees. Other tests register
-    # test-only quantizers (names starting with '_') in this process; a
-    # user's process has only fqzoo's.
-    message = re.sub(r', _\w+', '', str(error.value))
-    assert quoted.group(0) == f'KeyError: {message}'
+    # The line a tool prints for it. Other tests register test-only
+    # quantizers (names starting with '_') in this process; a user's process
+    # has only fqzoo's.
+    message = re.sub(r', _\w+', '', input_error_message(error.value))
+    assert quoted.group(0) == f'error: {message}'
 
 
 @pytest.mark.parametrize('doc', ['README.md', 'docs/troubleshooting.md'])

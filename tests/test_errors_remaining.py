@@ -25,6 +25,7 @@ from fqzoo.datasets.transforms.processing import ResizeShortEdge
 from fqzoo.engine.flexible_runner import TokenizerFlexibleRunner
 from fqzoo.engine.fsdp import TokenizerFSDPStrategy
 from fqzoo.engine.hooks.non_finite import NonFiniteGuardHook
+from fqzoo.errors import InputKeyError
 from fqzoo.evaluation.metrics.pixel import _PairwiseImageMetric
 from fqzoo.models.encoders.branch_heads import TransformerBranchHead
 from fqzoo.models.losses.perceptual import _FrozenPerceptualLoss
@@ -166,7 +167,7 @@ def test_pipeline_that_drops_an_image_is_named(tmp_path):
 
 def test_flexible_runner_unknown_strategy_lists_the_known_ones():
     runner = TokenizerFlexibleRunner.__new__(TokenizerFlexibleRunner)
-    with pytest.raises(KeyError, match='Unknown strategy type '
+    with pytest.raises(InputKeyError, match='Unknown strategy type '
                        '"TokenizerFSPDStrategy".*TokenizerFSDPStrategy'):
         runner.build_strategy(dict(type='TokenizerFSPDStrategy'))
     # a known name reaches FlexibleRunner.build_strategy as its class

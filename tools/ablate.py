@@ -36,7 +36,7 @@ from fqzoo.ablation import (
     run_ablation,
     write_report,
 )
-from fqzoo.utils.errors import exit_on_input_error
+from fqzoo.errors import exit_on_input_error
 
 
 def parse_args(argv=None) -> argparse.Namespace:

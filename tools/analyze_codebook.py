@@ -19,8 +19,8 @@ from mmengine.config import DictAction
 from fqzoo.apis import init_tokenizer
 from fqzoo.apis.codebook_analysis import analyze_codebook
 from fqzoo.apis.codes import build_split_dataset
+from fqzoo.errors import exit_on_input_error
 from fqzoo.utils.config import load_config
-from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:

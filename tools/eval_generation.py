@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
+from fqzoo.errors import exit_on_input_error
 from fqzoo.generation.evaluate import evaluate_samples
 from fqzoo.generation.fidelity import INCEPTION_METRICS
-from fqzoo.utils.errors import exit_on_input_error
 from fqzoo.utils.files import write_json_atomic
 
 

@@ -23,9 +23,9 @@ from mmengine.config import DictAction
 
 from fqzoo.apis import init_tokenizer
 from fqzoo.apis.codes import build_split_dataset, extract_codes
+from fqzoo.errors import exit_on_input_error
 from fqzoo.utils.config import load_config
 from fqzoo.utils.distributed import close_processes, init_processes
-from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:

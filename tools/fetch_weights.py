@@ -15,7 +15,7 @@ import argparse
 
 from mmengine.config import Config
 
-from fqzoo.utils.errors import exit_on_input_error
+from fqzoo.errors import exit_on_input_error
 from fqzoo.utils.offline import fetch_weights
 from fqzoo.utils.preflight import check_config, checks_summary
 

@@ -42,13 +42,13 @@ from mmengine.config import Config
 
 from fqzoo.apis import init_generator, init_tokenizer
 from fqzoo.apis.inference import TRAINING_ONLY
+from fqzoo.errors import exit_on_input_error
 from fqzoo.registry import GENERATORS
 from fqzoo.utils.checkpoint import (
     extract_state_dict,
     load_state_dict_checked,
     safe_load,
 )
-from fqzoo.utils.errors import exit_on_input_error
 from fqzoo.utils.files import file_sha256
 from fqzoo.utils.token_layout import (
     KEY,

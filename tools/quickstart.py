@@ -25,10 +25,10 @@ from mmengine.runner import Runner
 from fqzoo.apis.reconstruction import strip_grid
 from fqzoo.datasets import BundledPhotoPatches
 from fqzoo.engine.runner import build_runner, use_gloo_without_cuda
+from fqzoo.errors import exit_on_input_error
 from fqzoo.evaluation.whole_photo import whole_photo_fidelity
 from fqzoo.utils.checkpoint import to_plain
 from fqzoo.utils.config import load_config
-from fqzoo.utils.errors import exit_on_input_error
 from fqzoo.visualization import reconstruction_grid, save_png
 
 HEADLINE = ('psnr', 'ssim', 'lpips', 'perceptual', 'fid', 'usage',

@@ -17,8 +17,8 @@ from mmengine.config import DictAction
 
 from fqzoo.apis import init_tokenizer
 from fqzoo.apis.reconstruction import config_resolution, reconstruct_files
+from fqzoo.errors import exit_on_input_error
 from fqzoo.utils.config import load_config
-from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:

@@ -30,12 +30,12 @@ import shlex
 from pathlib import Path
 
 from fqzoo.apis import init_generator, init_tokenizer
+from fqzoo.errors import exit_on_input_error
 from fqzoo.generation.provenance import describe_model
 from fqzoo.generation.released import run_released_sampling
 from fqzoo.generation.sampler import run_sampling
 from fqzoo.utils.config import load_config
 from fqzoo.utils.distributed import close_processes, init_processes
-from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:

@@ -20,9 +20,9 @@ from fqzoo.engine.runner import (
     close_process_group,
     use_gloo_without_cuda,
 )
+from fqzoo.errors import exit_on_input_error
 from fqzoo.utils.checkpoint import to_plain
 from fqzoo.utils.config import load_config
-from fqzoo.utils.errors import exit_on_input_error
 from fqzoo.utils.preflight import (
     MissingRequirementsError,
     dry_run,

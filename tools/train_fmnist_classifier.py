@@ -18,13 +18,13 @@ import time
 
 import torch
 
+from fqzoo.errors import exit_on_input_error
 from fqzoo.evaluation.fmnist_classifier import (
     DEFAULT_CHECKPOINT,
     load_split,
     save_classifier,
     train_classifier,
 )
-from fqzoo.utils.errors import exit_on_input_error
 
 
 def parse_args() -> argparse.Namespace:

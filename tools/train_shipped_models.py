@@ -34,8 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from fqzoo.apis import init_generator, init_tokenizer  # noqa: E402
+from fqzoo.errors import exit_on_input_error  # noqa: E402
 from fqzoo.utils.checkpoint import load_model_weights  # noqa: E402
-from fqzoo.utils.errors import exit_on_input_error  # noqa: E402
 from fqzoo.utils.files import file_sha256  # noqa: E402
 
 WORK = Path('work_dirs/shipped')

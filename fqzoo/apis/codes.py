@@ -29,8 +29,8 @@ from mmengine.utils import ProgressBar
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from fqzoo.errors import InputKeyError
 from fqzoo.registry import DATASETS
-from fqzoo.utils.errors import InputKeyError
 from fqzoo.utils.files import write_json_atomic
 from fqzoo.utils.labels import class_labels
 from fqzoo.utils.shards import ShardRun, no_barrier, save_npy, source_file

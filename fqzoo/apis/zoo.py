@@ -33,13 +33,13 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from fqzoo.registry import GENERATORS
-from fqzoo.utils.checkpoint import load_state_dict_checked
-from fqzoo.utils.errors import (
+from fqzoo.errors import (
     InputError,
     InputFileNotFoundError,
     InputKeyError,
 )
+from fqzoo.registry import GENERATORS
+from fqzoo.utils.checkpoint import load_state_dict_checked
 from fqzoo.utils.files import file_sha256
 
 from .inference import TRAINING_ONLY, init_generator, init_tokenizer

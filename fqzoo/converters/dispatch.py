@@ -4,7 +4,7 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from torch import Tensor
 
-from fqzoo.utils.errors import InputError, InputKeyError
+from fqzoo.errors import InputError, InputKeyError
 
 from . import far, fqgan, llamagen_gpt, llamagen_vq
 from .family import ConverterFamily

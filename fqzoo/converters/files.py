@@ -17,13 +17,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from fqzoo.errors import InputError, InputKeyError
 from fqzoo.utils.checkpoint import (
     commit_file,
     safe_load,
     temporary_name,
     write_text_atomic,
 )
-from fqzoo.utils.errors import InputError, InputKeyError
 from fqzoo.utils.files import file_sha256
 from fqzoo.utils.token_layout import generator_layout, tokenizer_layout
 

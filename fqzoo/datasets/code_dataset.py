@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from fqzoo.errors import InputError, InputFileNotFoundError
 from fqzoo.registry import DATASETS
-from fqzoo.utils.errors import InputError, InputFileNotFoundError
 from fqzoo.utils.preflight import Requirement
 
 MANIFEST = 'manifest.json'

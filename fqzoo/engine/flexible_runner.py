@@ -16,6 +16,7 @@ from fqzoo.engine.runner import (
     fqzoo_default_hooks,
     register_fqzoo_hooks,
 )
+from fqzoo.errors import InputKeyError
 from fqzoo.registry import RUNNERS, STRATEGIES, known_names
 from fqzoo.utils import checkpoint as ckpt_utils
 
@@ -57,9 +58,9 @@ class TokenizerFlexibleRunner(FlexibleRunner):
                                                      str):
             strategy_type = STRATEGIES.get(strategy['type'])
             if strategy_type is None:
-                raise KeyError(f'Unknown strategy type "{strategy["type"]}". '
-                               f'Known strategy types: '
-                               f'{", ".join(known_names(STRATEGIES))}')
+                raise InputKeyError(
+                    f'Unknown strategy type "{strategy["type"]}". Known '
+                    f'strategy types: {", ".join(known_names(STRATEGIES))}')
             strategy = dict(strategy, type=strategy_type)
         return super().build_strategy(strategy, *args, **kwargs)
 

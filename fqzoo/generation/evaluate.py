@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from fqzoo.utils.errors import InputError
+from fqzoo.errors import InputError
 
 from .classifier_metrics import fmnist_metrics
 from .fidelity import INCEPTION_METRICS, inception_metrics, offline_fid

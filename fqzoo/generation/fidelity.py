@@ -16,12 +16,12 @@ import numpy as np
 import torch
 import torch_fidelity
 
+from fqzoo.errors import InputError
 from fqzoo.evaluation.metrics.feature_extractors import EFFNET_EXTRACTOR
 from fqzoo.evaluation.metrics.fid import (
     check_inception_weights,
     inception_weights_errors,
 )
-from fqzoo.utils.errors import InputError
 
 from .inputs import UInt8Images
 

@@ -18,12 +18,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from fqzoo.datasets.image_folder import IMG_EXTENSIONS
-from fqzoo.evaluation.fmnist_classifier import load_split
-from fqzoo.utils.errors import (
+from fqzoo.errors import (
     InputError,
     InputFileNotFoundError,
     InputKeyError,
 )
+from fqzoo.evaluation.fmnist_classifier import load_split
 from fqzoo.utils.images import to_uint8
 
 from .shards import npz_arrays

@@ -11,7 +11,7 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from fqzoo.utils.errors import InputError
+from fqzoo.errors import InputError
 from fqzoo.utils.labels import class_labels
 
 __all__ = ['balanced_labels', 'check_classes', 'per_class_counts',

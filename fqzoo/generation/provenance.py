@@ -16,7 +16,7 @@ from typing import Optional, Tuple, Union
 
 from mmengine.config import Config
 
-from fqzoo.utils.errors import InputError
+from fqzoo.errors import InputError
 from fqzoo.utils.shards import source_file
 from fqzoo.utils.token_layout import (
     KEY,

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from fqzoo.utils.errors import InputError
+from fqzoo.errors import InputError
 from fqzoo.utils.files import write_json_atomic
 from fqzoo.utils.shards import ShardRun, no_barrier
 from fqzoo.utils.token_layout import index_dtype

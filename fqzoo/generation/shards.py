@@ -19,7 +19,7 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.lib import format as npy_format
 
-from fqzoo.utils.errors import InputError
+from fqzoo.errors import InputError
 from fqzoo.utils.shards import save_atomic, save_npz
 
 SHARD_KEYS = ('tokens', 'images', 'labels', 'seeds', 'seconds')

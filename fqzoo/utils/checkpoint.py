@@ -35,7 +35,7 @@ import torch
 from mmengine.logging import HistoryBuffer
 from torch import nn
 
-from fqzoo.utils.errors import (
+from fqzoo.errors import (
     InputError,
     InputFileNotFoundError,
     InputKeyError,

@@ -4,7 +4,7 @@ from typing import Optional, Union
 
 from mmengine.config import Config
 
-from fqzoo.utils.errors import InputFileNotFoundError
+from fqzoo.errors import InputFileNotFoundError
 
 
 def load_config(path: Union[str, Path],

@@ -4,7 +4,7 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 
-from fqzoo.utils.errors import InputError
+from fqzoo.errors import InputError
 
 LabelsLike = Union[np.ndarray, torch.Tensor, Sequence, int, float]
 

@@ -47,7 +47,7 @@ from typing import (
 
 import numpy as np
 
-from fqzoo.utils.errors import InputError, InputFileNotFoundError
+from fqzoo.errors import InputError, InputFileNotFoundError
 from fqzoo.utils.files import file_sha256, write_json_atomic
 
 SETTINGS = '.settings.json'

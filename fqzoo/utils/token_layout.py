@@ -44,7 +44,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from fqzoo.utils.errors import InputError
+from fqzoo.errors import InputError
 
 KEY = 'token_layout'
 #: ``meta`` key of a generator checkpoint: the tokenizer checkpoint whose

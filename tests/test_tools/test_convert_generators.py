@@ -14,7 +14,7 @@ from mmengine.config import Config
 
 from fqzoo.apis import init_generator
 from fqzoo.converters import convert_released
-from fqzoo.utils.errors import InputError
+from fqzoo.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]
 

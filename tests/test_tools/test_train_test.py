@@ -118,6 +118,23 @@ def test_quickstart_writes_metrics_and_grid(tmp_path):
     assert (work_dir / 'iter_2.pth').exists()
 
 
+def test_train_refuses_a_non_positive_codebook_size(tmp_path):
+    """A bad model config is a refusal: one ``error:`` line and exit 2,
+    raised while the runner builds the model, before any data or training
+    (``--dry-run`` only checks the config's files, not the model)."""
+    proc = run_tool(['tools/train.py',
+                     'configs/quickstart/fq2_effnet_tiny_photos.py',
+                     '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                     'model.quantizer.quantizer.codebook_size=0'],
+                    check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert proc.stderr.startswith(
+        'error: VectorQuantizer: codebook_size must be a positive integer, '
+        'got 0\n'), proc.stderr[-3000:]
+    assert not list((tmp_path / 'w').rglob('*.pth'))
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason='tests the CPU refusal')
 def test_amp_on_cpu_fails_clearly(trained_run, tmp_path):
     proc = run_tool(['tools/train.py', str(trained_run['config']), '--amp',

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from convert_cli import converter_parser, run  # noqa: E402
 
-from fqzoo.utils.errors import exit_on_input_error  # noqa: E402
+from fqzoo.errors import exit_on_input_error  # noqa: E402
 
 
 def main(argv: Optional[List[str]] = None) -> dict:

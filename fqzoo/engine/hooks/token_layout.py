@@ -5,8 +5,8 @@ from typing import Iterator, Optional, Set, Tuple
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from fqzoo.errors import InputError
 from fqzoo.registry import HOOKS
-from fqzoo.utils.errors import InputError
 from fqzoo.utils.token_layout import (
     KEY,
     TOKENIZER_KEY,

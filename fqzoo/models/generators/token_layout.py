@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from fqzoo.utils.errors import InputError, InputFileNotFoundError
+from fqzoo.errors import InputError, InputFileNotFoundError
 
 TokenSource = Union[None, str, dict]
 

@@ -4,6 +4,7 @@ from .base import (
                    QuantizerOutput,
                    check_quantizer_attributes,
                    check_quantizer_output,
+                   check_sizes,
                    codebook_metrics,
                    rotate_to,
 )
@@ -19,6 +20,7 @@ from .vq import VectorQuantizer
 
 __all__ = ['BaseQuantizer', 'CodeUsage', 'QuantizerOutput',
            'check_quantizer_attributes', 'check_quantizer_output',
+           'check_sizes',
            'codebook_metrics', 'BSQ',
            'FactorizedQuantizer', 'FSQ', 'IndexBackpropQuantizer',
            'LookupFreeQuantizer', 'ResidualVQ', 'SimVQ', 'entropy_loss',

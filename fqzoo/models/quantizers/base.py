@@ -17,8 +17,14 @@ Codebook health: a quantizer that tracks its codes holds one
 :class:`CodeUsage` per sub-codebook; ``codebook_stats()`` returns their
 windowed usage, perplexity and dead-code counts (metrics, never losses) and
 ``restart_dead_codes()`` re-seeds dead codes where the quantizer can.
+
+Sizes: a quantizer refuses a size argument of its config (``codebook_size``,
+``embed_dim``, ``num_codebooks`` ...) that is not a positive integer with
+:func:`check_sizes`, an :class:`~fqzoo.errors.InputError` naming the class,
+the argument and the value.
 """
 import math
+import numbers
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
@@ -27,6 +33,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from fqzoo.errors import InputError
 
 
 @dataclass
@@ -258,6 +266,25 @@ def codebook_metrics(indices: Tensor, codebook_size: int,
         f'{prefix}usage': (counts > 0).float().mean(),
         f'{prefix}perplexity': entropy.exp(),
     }
+
+
+def check_sizes(quantizer: nn.Module, **sizes) -> None:
+    """Refuse each size argument that is not a positive integer (``0``,
+    ``-1``, ``2.5``, ``True``, ``'8'``) before it fails deep inside a layer.
+
+    Args:
+        quantizer (nn.Module): the quantizer being built; its class is named.
+        **sizes: the arguments to check, by name, as given.
+
+    Raises:
+        InputError: ``<Class>: <name> must be a positive integer, got
+            <value>`` for the first bad one.
+    """
+    for name, value in sizes.items():
+        if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                or value < 1):
+            raise InputError(f'{type(quantizer).__name__}: {name} must be a '
+                             f'positive integer, got {value!r}')
 
 
 CONTRACT_ATTRIBUTES = {

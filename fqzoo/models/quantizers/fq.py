@@ -13,7 +13,13 @@ from torch import Tensor, nn
 
 from fqzoo.registry import QUANTIZERS
 
-from .base import BaseQuantizer, QuantizerOutput, merge_metrics, sum_losses
+from .base import (
+    BaseQuantizer,
+    QuantizerOutput,
+    check_sizes,
+    merge_metrics,
+    sum_losses,
+)
 
 
 @QUANTIZERS.register_module()
@@ -44,6 +50,7 @@ class FactorizedQuantizer(BaseQuantizer):
     def __init__(self, num_codebooks: int = 2,
                  quantizer: Optional[dict] = None) -> None:
         super().__init__()
+        check_sizes(self, num_codebooks=num_codebooks)
         if quantizer is None:
             quantizer = dict(type='VectorQuantizer', codebook_size=16384,
                              embed_dim=8, l2_norm=True)

@@ -11,12 +11,14 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
+from fqzoo.errors import InputError
 from fqzoo.registry import QUANTIZERS
 
 from .base import (
     BaseQuantizer,
     CodeUsage,
     QuantizerOutput,
+    check_sizes,
     codebook_metrics,
     global_code_counts,
     straight_through,
@@ -38,9 +40,10 @@ class FSQ(BaseQuantizer):
             to 100.
 
     Raises:
-        ValueError: if a level is below 3: with the paper's bound an even
-            level needs a half width above 1/2, so 2 levels have no bound
-            (use ``LookupFreeQuantizer`` for one bit per channel).
+        InputError: if ``levels`` is empty or a level is not an integer, or
+            a level is below 3: with the paper's bound an even level needs a
+            half width above 1/2, so 2 levels have no bound (use
+            ``LookupFreeQuantizer`` for one bit per channel).
 
     Example:
         >>> fsq = FSQ(levels=(8, 5, 5, 5))
@@ -52,9 +55,17 @@ class FSQ(BaseQuantizer):
     def __init__(self, levels: Sequence[int] = (8, 8, 8, 5, 5, 5), *,
                  eps: float = 1e-3, stats_window: int = 100) -> None:
         super().__init__()
-        for level in levels:
+        try:
+            given = list(levels)
+        except TypeError:
+            given = []
+        if not given:
+            raise InputError('FSQ: levels must be a non-empty sequence of '
+                             f'integers, got {levels!r}')
+        for i, level in enumerate(given):
+            check_sizes(self, **{f'levels[{i}]': level})
             if level < 3:
-                raise ValueError(
+                raise InputError(
                     f'FSQ level {level} in levels={tuple(levels)}: every '
                     'level must be at least 3 (the bound of 2 levels is '
                     'undefined; LookupFreeQuantizer quantizes one bit per '

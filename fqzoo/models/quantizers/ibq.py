@@ -36,6 +36,7 @@ from .base import (
     BaseQuantizer,
     CodeUsage,
     QuantizerOutput,
+    check_sizes,
     codebook_metrics,
     commitment_losses,
     global_code_counts,
@@ -332,6 +333,7 @@ class IndexBackpropQuantizer(BaseQuantizer):
                  entropy_batch_weight: float = 1.0,
                  block_size: int = 2 ** 20, stats_window: int = 100) -> None:
         super().__init__()
+        check_sizes(self, codebook_size=codebook_size, embed_dim=embed_dim)
         self.codebook_size = codebook_size
         self.embed_dim = self.in_channels = embed_dim
         self.beta = beta

@@ -13,12 +13,14 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
+from fqzoo.errors import InputError
 from fqzoo.registry import QUANTIZERS
 
 from .base import (
     BaseQuantizer,
     CodeUsage,
     QuantizerOutput,
+    check_sizes,
     codebook_metrics,
     global_code_counts,
     straight_through,
@@ -77,9 +79,11 @@ class LookupFreeQuantizer(BaseQuantizer):
                  diversity_weight: float = 1.0, entropy_groups: int = 2,
                  stats_window: int = 100) -> None:
         super().__init__()
+        check_sizes(self, embed_dim=embed_dim, entropy_groups=entropy_groups)
         if embed_dim % entropy_groups:
-            raise ValueError(f'embed_dim {embed_dim} is not divisible by '
-                             f'entropy_groups {entropy_groups}')
+            raise InputError(f'LookupFreeQuantizer: embed_dim {embed_dim} is '
+                             'not divisible by entropy_groups '
+                             f'{entropy_groups}')
         self.embed_dim = self.in_channels = embed_dim
         self.codebook_size = 2 ** embed_dim
         self.scale = scale

@@ -10,11 +10,13 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
+from fqzoo.errors import InputError
 from fqzoo.registry import QUANTIZERS
 
 from .base import (
     BaseQuantizer,
     QuantizerOutput,
+    check_sizes,
     merge_metrics,
     pass_gradient,
     sum_losses,
@@ -58,11 +60,12 @@ class ResidualVQ(BaseQuantizer):
                  shared_codebook: bool = False,
                  rotation_trick: bool = False) -> None:
         super().__init__()
+        check_sizes(self, depth=depth)
         if quantizer is None:
             quantizer = dict(type='VectorQuantizer', codebook_size=1024,
                              embed_dim=8, l2_norm=False)
         if quantizer.get('rotation_trick'):
-            raise ValueError(
+            raise InputError(
                 'ResidualVQ: the level config sets rotation_trick=True, but '
                 "a level's output carries no gradient in ResidualVQ; set "
                 'ResidualVQ(rotation_trick=True) instead')

@@ -25,6 +25,7 @@ from .base import (
     BaseQuantizer,
     CodeUsage,
     QuantizerOutput,
+    check_sizes,
     codebook_metrics,
     commitment_losses,
     global_code_counts,
@@ -79,6 +80,7 @@ class SimVQ(BaseQuantizer):
                  rotation_trick: bool = False,
                  stats_window: int = 100) -> None:
         super().__init__()
+        check_sizes(self, codebook_size=codebook_size, embed_dim=embed_dim)
         self.codebook_size = codebook_size
         self.embed_dim = self.in_channels = embed_dim
         self.beta = beta

@@ -20,6 +20,7 @@ from .base import (
     BaseQuantizer,
     CodeUsage,
     QuantizerOutput,
+    check_sizes,
     codebook_metrics,
     dist_ready,
     global_code_counts,
@@ -148,6 +149,7 @@ class VectorQuantizer(BaseQuantizer):
                  stats_window: int = 100,
                  rotation_trick: bool = False) -> None:
         super().__init__()
+        check_sizes(self, codebook_size=codebook_size, embed_dim=embed_dim)
         self.codebook_size = codebook_size
         self.rotation_trick = rotation_trick
         self.embed_dim = self.in_channels = embed_dim

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fqzoo.errors import InputKeyError
 from fqzoo.models.quantizers.base import QuantizerOutput
 from fqzoo.registry import MODELS, REGULARIZERS, TEACHERS, known_names
 
@@ -82,8 +83,9 @@ class SemanticRegularizer(nn.Module):
         if loss not in _LOSSES:
             raise ValueError(f'loss must be one of {_LOSSES}, got "{loss}"')
         if isinstance(teacher, dict) and TEACHERS.get(teacher['type']) is None:
-            raise KeyError(f'Unknown teacher type "{teacher["type"]}". Known '
-                           f'teacher types: {", ".join(known_names(TEACHERS))}')
+            raise InputKeyError(
+                f'Unknown teacher type "{teacher["type"]}". Known teacher '
+                f'types: {", ".join(known_names(TEACHERS))}')
         self.branch = branch
         self.loss = loss
         self.temperature = temperature

@@ -1,7 +1,9 @@
-"""fqzoo.utils.errors: a refusal of the user's input is an InputError (a
+"""fqzoo.errors: a refusal of the user's input is an InputError (a
 ValueError), and a tool reports it as ``error: <message>`` with exit status
 2 and no traceback; ``FQZOO_DEBUG=1`` re-raises it; other exceptions keep
 their tracebacks."""
+import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,14 @@ import torch
 from conftest import REPO, run_tool
 from torch import nn
 
+from fqzoo.errors import (
+    DEBUG_ENV,
+    InputError,
+    InputFileNotFoundError,
+    InputKeyError,
+    InputTypeError,
+    exit_on_input_error,
+)
 from fqzoo.generation.plan import check_classes
 from fqzoo.utils.checkpoint import (
     UnsafeCheckpointError,
@@ -16,13 +26,6 @@ from fqzoo.utils.checkpoint import (
     safe_load,
 )
 from fqzoo.utils.config import load_config
-from fqzoo.utils.errors import (
-    DEBUG_ENV,
-    InputError,
-    InputFileNotFoundError,
-    InputKeyError,
-    exit_on_input_error,
-)
 from fqzoo.utils.shards import ShardRun, source_file
 from fqzoo.utils.token_layout import check_same_layout
 
@@ -92,6 +95,22 @@ def test_refusals_keep_their_former_types():
         issubclass(InputKeyError, InputError)
     assert issubclass(InputFileNotFoundError, FileNotFoundError) and \
         issubclass(InputFileNotFoundError, InputError)
+    assert issubclass(InputTypeError, TypeError) and \
+        issubclass(InputTypeError, InputError)
+
+
+def test_errors_module_imports_only_the_standard_library():
+    """fqzoo.errors is the lowest layer (.importlinter): every layer, the
+    registry included, imports it, so it imports nothing of fqzoo's nor a
+    third-party package."""
+    tree = ast.parse((REPO / 'fqzoo' / 'errors.py').read_text())
+    imported = {alias.name for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {'.' * node.level + (node.module or '')
+                 for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    tops = {name.split('.')[0] for name in imported}
+    assert tops and tops <= set(sys.stdlib_module_names), tops
 
 
 def test_unsafe_checkpoint_is_a_refusal_the_tools_report(

@@ -5,11 +5,21 @@ file, a config value, a command-line argument) with a message written for
 that user: a generator and a tokenizer that do not belong together, a
 checkpoint that is not one or does not fit its config, a samples folder
 made with other settings, ``--classes 0.5``. It is a ``ValueError``, so
-code catching ``ValueError`` keeps working; :class:`InputKeyError` and
-:class:`InputFileNotFoundError` are the refusals that were ``KeyError`` /
-``FileNotFoundError`` (a key or file the input lacks) and still are. A
-plain ``ValueError`` (or any other exception) stays what it was: a bug, or
-a misuse of the Python API, worth its traceback.
+code catching ``ValueError`` keeps working; :class:`InputKeyError`,
+:class:`InputTypeError` and :class:`InputFileNotFoundError` are the
+refusals that were ``KeyError`` / ``TypeError`` / ``FileNotFoundError`` (a
+key or file the input lacks, an argument a component does not take) and
+still are. A plain ``ValueError`` (or any other exception) stays what it
+was: a bug, or a misuse of the Python API, worth its traceback.
+
+Config mistakes are refusals too: an unknown ``type`` is an
+:class:`InputKeyError` listing the known types, a misspelt argument an
+:class:`InputTypeError` listing the accepted ones (both raised by
+``fqzoo.registry``), and a quantizer size that is not a positive integer
+(``codebook_size=0``) an :class:`InputError` naming the class, the argument
+and the value; the tools print them as ``error: ...``. This module imports
+only the standard library and is the lowest layer of the import contract
+(``.importlinter``), so that every layer can raise these.
 
 The tools run their ``main()`` under :func:`exit_on_input_error`: a
 refusal prints ``error: <message>`` on stderr and exits with status 2 (as
@@ -44,6 +54,11 @@ class InputError(ValueError):
 class InputKeyError(InputError, KeyError):
     """An :class:`InputError` for a key, entry or name the input lacks
     (a ``KeyError`` too)."""
+
+
+class InputTypeError(InputError, TypeError):
+    """An :class:`InputError` for an argument a component does not take
+    (a ``TypeError`` too, as calling it with that argument would be)."""
 
 
 class InputFileNotFoundError(InputError, FileNotFoundError):
