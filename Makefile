@@ -7,6 +7,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 QUICKSTART_CONFIG ?= configs/quickstart/fq2_effnet_tiny_photos.py
 QUICKSTART_WORK_DIR ?= work_dirs/quickstart
+# Processes the suite runs in (pytest-xdist; whole files to one process, so
+# a module's fixtures are built once). TEST_JOBS=0: one process, no xdist.
+TEST_JOBS ?= 2
 
 .PHONY: venv dev demo quickstart test lint mutation coverage clean-venv
 
@@ -32,7 +35,7 @@ quickstart: venv
 	$(PY) tools/quickstart.py $(QUICKSTART_CONFIG) --work-dir $(QUICKSTART_WORK_DIR)
 
 test: venv
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile
 
 # The demo page (setup.cfg extra `demo`: Gradio, and Selenium for its
 # browser test) on the shipped models, offline, at http://127.0.0.1:7860

@@ -35,6 +35,11 @@ TESTS = REPO / 'tests'
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         'markers', 'slow: starts processes or trains for a while (< 60 s)')
+    # `make test` runs the suite in TEST_JOBS pytest-xdist workers: one
+    # torch thread each, so two workers do not fight over two cores (the
+    # tools the tests start run with one thread already, tool_env)
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        torch.set_num_threads(1)
 
 
 @DATASETS.register_module(name='_TestSyntheticImages', force=True)

@@ -10,7 +10,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_plugin_quantizer_trains_from_its_own_file(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / 'examples' / 'plugins'))
+    # the plugin's folder, then this checkout (not whichever fqzoo the
+    # environment has installed)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT / 'examples' / 'plugins'), str(ROOT)]))
     cmd = [
         sys.executable, str(ROOT / 'tools' / 'train.py'),
         str(ROOT / 'examples' / 'plugins' / 'usq_tiny_photos.py'),
