@@ -79,7 +79,8 @@ def test_ablate_reports_failures_and_skips_finished_runs(tmp_path):
     table = (out / 'ablation.md').read_text()
     assert '| tiny_fq | FactorizedQuantizer(VectorQuantizer) | 16 x 2 | 8.0 |' \
         in table
-    assert '| broken |' in table and 'broken, seed 0: KeyError' in table
+    assert '| broken |' in table
+    assert 'broken, seed 0: InputKeyError: Unknown quantizer type' in table
     assert (out / 'ablation.png').stat().st_size > 0
     run_dir = out / 'tiny_fq' / 'seed_0'
     assert (run_dir / 'metrics.json').is_file()
