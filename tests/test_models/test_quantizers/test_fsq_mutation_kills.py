@@ -10,6 +10,11 @@ import math
 
 import pytest
 import torch
+from three_code_checks import (
+    check_batch_usage_and_perplexity,
+    check_codes_die_after_4_steps,
+    check_codes_die_after_100_steps,
+)
 
 from fqzoo.models.quantizers import FSQ
 
@@ -42,35 +47,15 @@ def test_straight_through_gradient_at_zero():
 
 
 def test_forward_metrics_are_the_batch_usage_and_perplexity():
-    fsq = FSQ(levels=(3,)).eval()
-    out = fsq(torch.tensor([-10., 10., 10., 10.]).view(1, 1, 2, 2))
-    assert out.indices.view(-1).tolist() == [0, 2, 2, 2]
-    entropy = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
-    assert math.isclose(out.metrics['usage'].item(), 2 / 3, rel_tol=1e-6)
-    assert math.isclose(out.metrics['perplexity'].item(), math.exp(entropy),
-                        rel_tol=1e-5)
+    check_batch_usage_and_perplexity(FSQ(levels=(3,)))
 
 
 def test_default_window_declares_codes_dead_after_100_steps():
-    # Codes of levels=(3,): 0 (z << 0), 1 (z = 0, never hit), 2 (z >> 0).
-    fsq = FSQ(levels=(3,)).train()
-    fsq(torch.full((1, 1, 1, 1), -10.))
-    for _ in range(98):
-        fsq(torch.full((1, 1, 1, 1), 10.))
-    assert fsq.codebook_stats()[0]['dead_codes'].item() == 0
-    fsq(torch.full((1, 1, 1, 1), 10.))  # step 100: code 1 unseen for 100
-    assert fsq.codebook_stats()[0]['dead_codes'].item() == 1
-    fsq(torch.full((1, 1, 1, 1), 10.))  # code 0 last seen 100 steps ago
-    assert fsq.codebook_stats()[0]['dead_codes'].item() == 2
+    check_codes_die_after_100_steps(FSQ(levels=(3,)))
 
 
 def test_stats_window_argument_sets_when_codes_die():
-    fsq = FSQ(levels=(3,), stats_window=4).train()
-    for _ in range(3):
-        fsq(torch.full((1, 1, 1, 1), 10.))
-    assert fsq.codebook_stats()[0]['dead_codes'].item() == 0
-    fsq(torch.full((1, 1, 1, 1), 10.))  # codes 0 and 1 unseen for 4 steps
-    assert fsq.codebook_stats()[0]['dead_codes'].item() == 2
+    check_codes_die_after_4_steps(FSQ(levels=(3,), stats_window=4))
 
 
 def test_checkpoint_holds_usage_statistics_not_the_grid():

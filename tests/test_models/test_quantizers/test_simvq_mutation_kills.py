@@ -7,6 +7,11 @@ projection picks its code by hand: ``z << 0`` is code 0, ``z >> 0`` code 2.
 import math
 
 import torch
+from three_code_checks import (
+    check_batch_usage_and_perplexity,
+    check_codes_die_after_4_steps,
+    check_codes_die_after_100_steps,
+)
 
 from fqzoo.models.quantizers import SimVQ
 
@@ -33,31 +38,12 @@ def test_defaults_are_the_released_imagenet_sizes_and_init():
 
 
 def test_forward_metrics_are_the_batch_usage_and_perplexity():
-    out = three_codes().eval()(
-        torch.tensor([-10., 10., 10., 10.]).view(1, 1, 2, 2))
-    assert out.indices.view(-1).tolist() == [0, 2, 2, 2]
-    entropy = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
-    assert math.isclose(out.metrics['usage'].item(), 2 / 3, rel_tol=1e-6)
-    assert math.isclose(out.metrics['perplexity'].item(), math.exp(entropy),
-                        rel_tol=1e-5)
+    check_batch_usage_and_perplexity(three_codes())
 
 
 def test_default_window_declares_codes_dead_after_100_steps():
-    simvq = three_codes().train()
-    simvq(torch.full((1, 1, 1, 1), -10.))
-    for _ in range(98):
-        simvq(torch.full((1, 1, 1, 1), 10.))
-    assert simvq.codebook_stats()[0]['dead_codes'].item() == 0
-    simvq(torch.full((1, 1, 1, 1), 10.))  # step 100: code 1 unseen for 100
-    assert simvq.codebook_stats()[0]['dead_codes'].item() == 1
-    simvq(torch.full((1, 1, 1, 1), 10.))  # code 0 last seen 100 steps ago
-    assert simvq.codebook_stats()[0]['dead_codes'].item() == 2
+    check_codes_die_after_100_steps(three_codes())
 
 
 def test_stats_window_argument_sets_when_codes_die():
-    simvq = three_codes(stats_window=4).train()
-    for _ in range(3):
-        simvq(torch.full((1, 1, 1, 1), 10.))
-    assert simvq.codebook_stats()[0]['dead_codes'].item() == 0
-    simvq(torch.full((1, 1, 1, 1), 10.))  # codes 0 and 1 unseen for 4 steps
-    assert simvq.codebook_stats()[0]['dead_codes'].item() == 2
+    check_codes_die_after_4_steps(three_codes(stats_window=4))
