@@ -93,6 +93,7 @@ def test_cpu_scale_generator_trains_and_samples(path):
 
 @pytest.mark.parametrize('path', CPU_SCALE, ids=_ids)
 def test_cpu_scale_config_builds_and_reconstructs(path):
+    torch.manual_seed(0)
     cfg = Config.fromfile(str(path))
     init_default_scope('fqzoo')
     model = MODELS.build(cfg.model)
@@ -116,8 +117,9 @@ def test_cpu_scale_config_builds_and_reconstructs(path):
     # worked out from its definition (tests/tokenizer_reference.py: cdist
     # argmin for VQ and SimVQ's projected codebook, argmax of z E^T for
     # IBQ, FSQ's bounded rounding and mixed radix, LFQ's sign bits, RVQ's
-    # residual chain)
-    recon, expected = reconstruct_by_hand(model, x)
+    # residual chain); a float32 near-tie may go the tokenizer's way
+    # (TIE_TOL there), nothing else
+    recon, expected = reconstruct_by_hand(model, x, ties_to=idx)
     assert torch.equal(idx, expected)
     # varied tokens: at least 8 distinct codes of each sub-codebook
     assert all(idx[:, g].unique().numel() >= 8 for g in range(idx.shape[1]))

@@ -1,7 +1,11 @@
 import pytest
 import torch
 from mmengine.logging import MessageHub
-from tokenizer_reference import reconstruct_by_hand, sub_quantizers
+from tokenizer_reference import (
+    codes_by_hand,
+    reconstruct_by_hand,
+    sub_quantizers,
+)
 
 from fqzoo.engine import TokenizerOptimWrapperConstructor
 from fqzoo.models.quantizers import QuantizerOutput
@@ -65,6 +69,43 @@ def test_encode_decode_reconstruct_match_modules_run_by_hand(extra):
         codes = torch.nn.functional.normalize(vq.embedding.weight, dim=-1)
         torch.testing.assert_close(
             branch, codes[expected[:, g]].permute(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize('quantizer', [
+    dict(type='VectorQuantizer', codebook_size=8, embed_dim=4),
+    dict(type='IndexBackpropQuantizer', codebook_size=8, embed_dim=4),
+    dict(type='FactorizedQuantizer', num_codebooks=2, quantizer=dict(
+        type='VectorQuantizer', codebook_size=8, embed_dim=2)),
+], ids=lambda q: q['type'])
+def test_reference_keeps_the_tokenizers_pick_only_at_a_near_tie(quantizer):
+    """The by-hand reference takes the tokenizer's index where it is a
+    float32 near-tie (code 5 a copy of code 3, or 1e-7 shorter) and its own
+    argmin anywhere else, so a wrong pick still fails the comparison."""
+    quantizer = QUANTIZERS.build(quantizer)
+    subs = list(getattr(quantizer, 'subs', [quantizer]))
+    rng = torch.Generator().manual_seed(0)
+    for sub in subs:
+        with torch.no_grad():
+            weight = sub.embedding.weight
+            # unit codes: for IBQ's argmax of z E^T too, a code is its own
+            # best match
+            weight.copy_(torch.nn.functional.normalize(
+                torch.randn(weight.shape, generator=rng), dim=1))
+            weight[5] = weight[3] * (1 - 1e-7 * (sub is subs[0]))
+    # row 0 right on code 3 of each sub-codebook (its twin 5 ties), row 1
+    # on code 1 (no twin)
+    rows = torch.cat([torch.stack([sub.embedding.weight[3].detach(),
+                                   sub.embedding.weight[1].detach()])
+                      for sub in subs], dim=1).double()
+    _, own = codes_by_hand(rows, quantizer)
+    groups = len(subs)
+    assert torch.equal(own, torch.tensor([[3] * groups, [1] * groups]))
+    twin = torch.tensor([[5] * groups, [1] * groups])
+    _, kept = codes_by_hand(rows, quantizer, picks=twin)
+    assert torch.equal(kept, twin)
+    wrong = torch.tensor([[5] * groups, [2] * groups])
+    _, refused = codes_by_hand(rows, quantizer, picks=wrong)
+    assert torch.equal(refused, twin)
 
 
 def test_loss_mode_backpropagates_to_encoder():
