@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 QUICKSTART_CONFIG ?= configs/quickstart/fq2_effnet_tiny_photos.py
 QUICKSTART_WORK_DIR ?= work_dirs/quickstart
 # Processes the suite runs in (pytest-xdist; whole files to one process, so
-# a module's fixtures are built once). TEST_JOBS=0: one process, no xdist.
+# a module's fixtures are built once; files with a slow test first, in
+# tests/conftest.py's order). TEST_JOBS=0: one process, no xdist.
 TEST_JOBS ?= 2
 
 .PHONY: venv dev demo quickstart test lint mutation coverage clean-venv
@@ -35,7 +36,7 @@ quickstart: venv
 	$(PY) tools/quickstart.py $(QUICKSTART_CONFIG) --work-dir $(QUICKSTART_WORK_DIR)
 
 test: venv
-	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile
+	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 # The demo page (setup.cfg extra `demo`: Gradio, and Selenium for its
 # browser test) on the shipped models, offline, at http://127.0.0.1:7860

@@ -4,11 +4,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_plugin_quantizer_trains_from_its_own_file(tmp_path):
     # the plugin's folder, then this checkout (not whichever fqzoo the
     # environment has installed)
