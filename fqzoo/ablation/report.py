@@ -181,7 +181,8 @@ def write_csvs(results: Sequence[RunResult], work_dir: Path) -> None:
 def plot_ablation(results: Sequence[RunResult], path: Path) -> Path:
     """Validation curves (metric vs iteration, one colour per config, one
     line per seed) on the top row and the final test metrics (bars, std as
-    error bars) on the bottom row, one column per metric."""
+    error bars) on the bottom row, one column per metric; the bars alone
+    when no run logged validation."""
     rows = aggregate(results)
     keys = [key for _, key in metric_columns(results)]
     curves = {r.work_dir: read_scalars(Path(r.work_dir))[1] for r in results
@@ -189,23 +190,15 @@ def plot_ablation(results: Sequence[RunResult], path: Path) -> Path:
     curve_keys = {k for recs in curves.values() for rec in recs for k in rec}
     keys = [k for k in keys if k in curve_keys or
             any(f'{k}_mean' in row for row in rows)] or ['psnr']
-    fig = Figure(figsize=(3.6 * len(keys), 6.4), layout='constrained')
-    axes = fig.subplots(2, len(keys), squeeze=False)
+    with_curves = bool(curve_keys.intersection(keys))
+    fig = Figure(figsize=(3.6 * len(keys), 6.4 if with_curves else 3.4),
+                 layout='constrained')
+    axes = fig.subplots(2 if with_curves else 1, len(keys), squeeze=False)
     colours = {row['name']: f'C{i % 10}' for i, row in enumerate(rows)}
     for col, key in enumerate(keys):
-        ax = axes[0, col]
-        for result in results:
-            points = [(rec['iter'], rec[key]) for rec in
-                      curves.get(result.work_dir, []) if key in rec]
-            if points:
-                its, values = zip(*points)
-                label = result.name if result.seed == min(
-                    r.seed for r in results if r.name == result.name) else None
-                ax.plot(its, values, marker='.', color=colours[result.name],
-                        label=label)
-        ax.set(title=f'val {key}', xlabel='iteration')
-        ax.set_visible(ax.has_data())   # not for test-only metrics
-        ax = axes[1, col]
+        if with_curves:
+            _plot_curves(axes[0, col], key, results, curves, colours)
+        ax = axes[-1, col]
         names = [row['name'] for row in rows]
         means = [row.get(f'{key}_mean', np.nan) for row in rows]
         stds = [row.get(f'{key}_std', 0.0) for row in rows]
@@ -217,6 +210,22 @@ def plot_ablation(results: Sequence[RunResult], path: Path) -> Path:
         axes[0, 0].legend(fontsize='small')
     fig.savefig(path, dpi=100)
     return path
+
+
+def _plot_curves(ax, key: str, results: Sequence[RunResult],
+                 curves: Dict[str, List[dict]], colours: Dict[str, str]
+                 ) -> None:
+    for result in results:
+        points = [(rec['iter'], rec[key]) for rec in
+                  curves.get(result.work_dir, []) if key in rec]
+        if points:
+            its, values = zip(*points)
+            label = result.name if result.seed == min(
+                r.seed for r in results if r.name == result.name) else None
+            ax.plot(its, values, marker='.', color=colours[result.name],
+                    label=label)
+    ax.set(title=f'val {key}', xlabel='iteration')
+    ax.set_visible(ax.has_data())   # not for test-only metrics
 
 
 def write_report(results: Sequence[RunResult], work_dir: str) -> Dict[str, Path]:

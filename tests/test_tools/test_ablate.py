@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, run_tool, tool_env, write_tiny_config
 from mmengine.config import Config
+from PIL import Image
 
 from fqzoo.ablation import (
     RunResult,
@@ -204,4 +205,12 @@ def test_report_aggregates_seeds(tmp_path):
     assert float(row['psnr_mean']) == 21.0 and row['ok'] == '2'
     with open(files['csv']) as f:
         assert len(list(csv.DictReader(f))) == 3
-    assert files['png'].stat().st_size > 0
+    # no run logged validation: the bars alone, one row (3.4 in at 100 dpi)
+    with Image.open(files['png']) as image:
+        assert image.height == 340
+    # a validation curve for one run: curves on top, bars below (6.4 in)
+    _write_scalars(tmp_path / 'seed_0', '20240101_000000', [
+        dict(loss=1.0, iter=1, step=1), dict(psnr=19.0, step=0)])
+    files = write_report(results, str(tmp_path))
+    with Image.open(files['png']) as image:
+        assert image.height == 640
