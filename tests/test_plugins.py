@@ -50,3 +50,11 @@ def test_plugin_quantizer_meets_the_contract():
     assert out.indices.max() < quant.codebook_size == 625
     out.quantized.sum().backward()
     assert z.grad.abs().sum() > 0
+    # bad sizes are refused by name (check_sizes, then the plugin's own)
+    from fqzoo.errors import InputError
+    for bad, message in ((dict(levels=0), 'levels must be a positive'),
+                         (dict(embed_dim=2.5), 'embed_dim must be a posit'),
+                         (dict(levels=1), 'levels must be at least 2')):
+        with pytest.raises(InputError,
+                           match=f'UniformScalarQuantizer: {message}'):
+            UniformScalarQuantizer(**bad)

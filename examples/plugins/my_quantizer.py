@@ -12,7 +12,13 @@ mixed-radix number of its per-channel levels (so the codebook is implicit,
 import torch
 from torch import Tensor
 
-from fqzoo.models.quantizers import BaseQuantizer, QuantizerOutput, codebook_metrics
+from fqzoo.errors import InputError
+from fqzoo.models.quantizers import (
+    BaseQuantizer,
+    QuantizerOutput,
+    check_sizes,
+    codebook_metrics,
+)
 from fqzoo.registry import QUANTIZERS
 
 
@@ -22,6 +28,11 @@ class UniformScalarQuantizer(BaseQuantizer):
 
     def __init__(self, embed_dim: int = 4, levels: int = 5) -> None:
         super().__init__()
+        # a bad size is refused here, by name, not deep inside a layer
+        check_sizes(self, embed_dim=embed_dim, levels=levels)
+        if levels < 2:
+            raise InputError(f'UniformScalarQuantizer: levels must be at '
+                             f'least 2, got {levels}')
         self.embed_dim = self.in_channels = embed_dim
         self.levels = levels
         self.codebook_size = levels**embed_dim
