@@ -16,6 +16,8 @@ decoder. Quantizers written out here:
   the digits ``value + L // 2``, first channel least significant;
 - ``LookupFreeQuantizer``: the sign bits of the channels, ``+-scale``, the
   index their binary number, first channel most significant;
+- ``BSQ``: the sign bits of the l2-normalised vector, ``+-1/sqrt(D)``, the
+  index their binary number, first channel most significant;
 - ``ResidualVQ``: each level on what the previous levels left (``z`` minus
   the sum of their codes), the code the sum of the levels' codes;
 - ``SimVQ``: a cdist argmin over the projected codebook ``E W^T + b``;
@@ -103,6 +105,16 @@ def _lfq(rows: Tensor, lfq: nn.Module,
     return codes, index[:, None]
 
 
+def _bsq(rows: Tensor, bsq: nn.Module,
+         picks: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    dim = rows.shape[1]
+    unit = rows / rows.norm(dim=1, keepdim=True)
+    bits = (unit > 0).long()
+    index = (bits * 2 ** torch.arange(dim - 1, -1, -1)).sum(1)
+    codes = (bits * 2 - 1).double() / math.sqrt(dim)
+    return codes, index[:, None]
+
+
 def _rvq(rows: Tensor, rvq: nn.Module,
          picks: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     levels = ([rvq.codebooks[0]] * rvq.depth if rvq.shared_codebook
@@ -146,7 +158,7 @@ def _fq(rows: Tensor, fq: nn.Module,
 
 
 BY_HAND = {'VectorQuantizer': _vq, 'FSQ': _fsq,
-           'LookupFreeQuantizer': _lfq, 'ResidualVQ': _rvq,
+           'LookupFreeQuantizer': _lfq, 'BSQ': _bsq, 'ResidualVQ': _rvq,
            'SimVQ': _simvq, 'IndexBackpropQuantizer': _ibq,
            'FactorizedQuantizer': _fq}
 

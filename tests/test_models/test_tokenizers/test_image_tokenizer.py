@@ -72,6 +72,30 @@ def test_encode_decode_reconstruct_match_modules_run_by_hand(extra):
 
 
 @pytest.mark.parametrize('quantizer', [
+    dict(type='BSQ', embed_dim=6),
+    dict(type='FactorizedQuantizer', num_codebooks=2,
+         quantizer=dict(type='BSQ', embed_dim=3)),
+], ids=['bsq', 'fq_bsq'])
+def test_bsq_tokenizer_matches_sign_bits_by_hand(quantizer):
+    """A BSQ tokenizer's tokens are the sign bits of the unit latent (first
+    channel most significant) and its images decode the +-1/sqrt(D) codes
+    (tests/tokenizer_reference.py)."""
+    model = MODELS.build(tiny_cfg(quantizer=quantizer)).eval()
+    x = images()
+    recon, expected = reconstruct_by_hand(model, x)
+    groups = model.quantizer.num_codebooks
+    assert all(expected[:, g].unique().numel() > 4 for g in range(groups))
+    idx = model.encode(x)
+    assert torch.equal(idx, expected)
+    torch.testing.assert_close(model.decode(idx), recon)
+    torch.testing.assert_close(model.reconstruct(x), recon)
+    # the codes lie on the unit sphere of each branch
+    for branch in model.quantize(x).branches:
+        torch.testing.assert_close(branch.norm(dim=1),
+                                   torch.ones(4, 8, 8))
+
+
+@pytest.mark.parametrize('quantizer', [
     dict(type='VectorQuantizer', codebook_size=8, embed_dim=4),
     dict(type='IndexBackpropQuantizer', codebook_size=8, embed_dim=4),
     dict(type='FactorizedQuantizer', num_codebooks=2, quantizer=dict(
