@@ -64,11 +64,18 @@ $(VENV)/.dev-installed: $(VENV)/.installed setup.cfg
 # Mutation testing of fqzoo/models and fqzoo/evaluation ([mutmut] in setup.cfg).
 # Narrow it: make mutation MUTATE=fqzoo/models/quantizers/fsq.py \
 #                MUTATE_TESTS=tests/test_models/test_quantizers
+# or run one package against its own tests (tools/dev/mutation.py GROUPS;
+# the groups cover all of fqzoo): make mutation MUTATE_GROUP=quantizers
+# MUTATE_SURVIVORS=FILE writes the mutants not killed, with their diffs.
 MUTATE ?=
 MUTATE_TESTS ?=
+MUTATE_GROUP ?=
+MUTATE_SURVIVORS ?=
 MUTATE_JOBS ?= 2
 mutation: dev
 	nice -n 15 $(PY) tools/dev/mutation.py --jobs $(MUTATE_JOBS) \
+		$(if $(MUTATE_GROUP),--group $(MUTATE_GROUP)) \
+		$(if $(MUTATE_SURVIVORS),--survivors $(MUTATE_SURVIVORS)) \
 		$(if $(MUTATE),--mutate $(MUTATE)) $(if $(MUTATE_TESTS),--tests $(MUTATE_TESTS))
 
 # Branch coverage of fqzoo over the whole suite, then the raises no test reaches.

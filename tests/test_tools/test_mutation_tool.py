@@ -2,6 +2,7 @@
 import importlib.util
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
@@ -29,3 +30,39 @@ def test_cache_kept_for_the_same_selection_dropped_for_another(
     mutation_tool.start_fresh_if_selection_changed(other)
     assert not cached.exists()
     assert json.loads((mutants / 'fqzoo-selection.json').read_text()) == other
+
+
+def test_groups_cover_every_module_once_with_existing_tests():
+    """`--group` runs, one per group, are the whole-codebase mutation run:
+    every module of fqzoo/ belongs to exactly one group, and every test
+    path a group names exists."""
+    modules = sorted(str(p.relative_to(REPO))
+                     for p in (REPO / 'fqzoo').rglob('*.py'))
+    assert len(modules) > 100
+    placed = {module: mutation_tool.group_of(module) for module in modules}
+    assert {m: g for m, g in placed.items() if len(g) != 1} == {}
+    assert set(mutation_tool.GROUPS) == {g for (g,) in placed.values()}
+    for _, tests in mutation_tool.GROUPS.values():
+        for path in tests:
+            assert (REPO / path).exists(), path
+
+
+def test_survivors_file_lists_every_mutant_not_killed_with_its_diff(
+        tmp_path: Path, monkeypatch):
+    results = ('    fqzoo.a.x_f__mutmut_1: killed\n'
+               '    fqzoo.a.x_f__mutmut_2: survived\n'
+               '    fqzoo.a.x_g__mutmut_1: no tests\n')
+
+    def fake_run(cmd, **kwargs):
+        out = (results if cmd[3] == 'results'
+               else f'--- a.py\n-old {cmd[4]}\n+new\n')
+        return SimpleNamespace(stdout=out, returncode=0)
+
+    monkeypatch.setattr(mutation_tool.subprocess, 'run', fake_run)
+    path = tmp_path / 'survivors.txt'
+    assert mutation_tool.write_survivors(path) == 2
+    text = path.read_text()
+    assert '=== fqzoo.a.x_f__mutmut_2 (survived)' in text
+    assert '-old fqzoo.a.x_f__mutmut_2' in text
+    assert '=== fqzoo.a.x_g__mutmut_1 (no tests)' in text
+    assert 'mutmut_1 (killed)' not in text and 'x_f__mutmut_1' not in text

@@ -10,6 +10,13 @@ values for this run only), e.g.::
     python tools/dev/mutation.py --mutate fqzoo/models/quantizers/fsq.py \\
         --tests tests/test_models/test_quantizers
 
+``--group NAME`` runs one of :data:`GROUPS`: a package of fqzoo against its
+own tests. The groups together cover every module of ``fqzoo/`` (a test
+checks it), so running each once is the whole-codebase run, a few hours
+per group on two cores. ``--survivors FILE`` writes each mutant that was
+not killed (survived, no tests, timeout ...) with its diff, for reading
+after the next run has replaced ``mutants/``.
+
 mutmut 3 works in ``mutants/`` (a copy of ``fqzoo``, ``tests`` and
 ``configs``) and keeps its results there, so a second run only retests what
 changed (naming mutants on mutmut's own command line reruns them even when
@@ -19,15 +26,67 @@ one as a diff and ``mutmut browse`` opens a terminal browser. Mutants of a
 file with no test calling them are reported as "no tests".
 """
 import argparse
+import fnmatch
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Dict, List, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[2]
 SELECTION = REPO / 'mutants' / 'fqzoo-selection.json'
+
+_MODELS = 'fqzoo/models/'
+_TOOLS = 'tests/test_tools/'
+#: name -> (files to mutate, fnmatch patterns; the tests that check them).
+GROUPS: Dict[str, Tuple[List[str], List[str]]] = {
+    'quantizers': ([_MODELS + 'quantizers/*'],
+                   ['tests/test_models/test_quantizers']),
+    'generators': ([_MODELS + 'generators/*'],
+                   ['tests/test_models/test_generators']),
+    'models': ([_MODELS + part + '/*' for part in (
+        'regularizers', 'losses', 'teachers', 'backbones', 'encoders',
+        'decoders', 'discriminators', 'tokenizers')] + [_MODELS + '__init__.py'],
+        ['tests/test_models/' + part for part in (
+            'test_regularizers', 'test_losses', 'test_teachers',
+            'test_backbones', 'test_encoders', 'test_heads',
+            'test_tokenizers')]),
+    'evaluation': (['fqzoo/evaluation/*'],
+                   ['tests/test_evaluation',
+                    'tests/test_generation/test_fmnist_classifier.py']),
+    'datasets': (['fqzoo/datasets/*'], ['tests/test_datasets']),
+    'engine': (['fqzoo/engine/*'], ['tests/test_engine']),
+    'converters': (['fqzoo/converters/*'],
+                   ['tests/test_converters',
+                    _TOOLS + 'test_convert_generators.py',
+                    _TOOLS + 'test_convert_official.py',
+                    _TOOLS + 'test_converter_key_tables.py']),
+    'generation': (['fqzoo/generation/*'], ['tests/test_generation']),
+    'apis': (['fqzoo/apis/*'],
+             ['tests/test_apis', _TOOLS + 'test_extract_codes.py',
+              _TOOLS + 'test_reconstruct.py',
+              _TOOLS + 'test_analyze_codebook.py']),
+    'ablation': (['fqzoo/ablation/*'],
+                 [_TOOLS + 'test_ablate.py',
+                  _TOOLS + 'test_ablate_generators.py',
+                  _TOOLS + 'test_ablate_launchers.py']),
+    'demo': (['fqzoo/demo/*', 'fqzoo/zoo_assets/*'],
+             ['tests/test_demo.py', 'tests/test_demo_models.py']),
+    'foundations': (['fqzoo/__init__.py', 'fqzoo/errors.py',
+                     'fqzoo/registry.py', 'fqzoo/utils/*',
+                     'fqzoo/visualization/*'],
+                    ['tests/test_utils', 'tests/test_registry.py',
+                     'tests/test_errors.py', 'tests/test_errors_remaining.py',
+                     'tests/test_visualization', _TOOLS + 'test_preflight.py']),
+}
+
+
+def group_of(path: str) -> List[str]:
+    """The names of the groups that mutate ``path`` (relative to REPO)."""
+    return [name for name, (patterns, _) in GROUPS.items()
+            if any(fnmatch.fnmatch(path, pattern) for pattern in patterns)]
 
 
 def start_fresh_if_selection_changed(selection: dict) -> None:
@@ -54,14 +113,41 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help='source files to mutate (default: setup.cfg)')
     parser.add_argument('--tests', nargs='+', default=[], metavar='PATH',
                         help='pytest paths or node ids (default: setup.cfg)')
+    parser.add_argument('--group', choices=sorted(GROUPS),
+                        help='a package and its own tests (GROUPS); '
+                        '--mutate/--tests add to it')
+    parser.add_argument('--survivors', type=Path, metavar='FILE',
+                        help='write the mutants not killed, with diffs')
     parser.add_argument('--jobs', type=int, default=2,
                         help='mutants tested at once. Defaults to 2.')
     return parser.parse_args(argv)
 
 
+def write_survivors(path: Path) -> int:
+    """Write ``mutmut results`` minus the killed mutants, each followed by
+    ``mutmut show``'s diff, to ``path``; return how many there were."""
+    mutmut = [sys.executable, '-m', 'mutmut']
+    results = subprocess.run(mutmut + ['results', '--all', 'true'],
+                             capture_output=True, text=True, check=True)
+    rows = [line.strip().rsplit(': ', 1) for line in
+            results.stdout.splitlines() if ': ' in line]
+    lines = []
+    for name, status in rows:
+        if status != 'killed':
+            diff = subprocess.run(mutmut + ['show', name], capture_output=True,
+                                  text=True).stdout
+            lines += [f'=== {name} ({status})', diff]
+    path.write_text('\n'.join(lines))
+    return len(lines) // 2
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     mutate = [str(Path(p).resolve().relative_to(REPO)) for p in args.mutate]
+    tests = list(args.tests)
+    if args.group:
+        mutate = GROUPS[args.group][0] + mutate
+        tests = GROUPS[args.group][1] + tests
     os.chdir(REPO)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     # mutmut reads setup.cfg when first imported; the run below uses this
@@ -71,13 +157,16 @@ def main(argv: Sequence[str]) -> int:
     cfg = config()
     if mutate:
         cfg.only_mutate = mutate
-    if args.tests:
-        cfg.pytest_add_cli_args_test_selection = list(args.tests)
+    if tests:
+        cfg.pytest_add_cli_args_test_selection = tests
     start_fresh_if_selection_changed(dict(
         only_mutate=cfg.only_mutate,
         tests=cfg.pytest_add_cli_args_test_selection))
     cli(['run', '--max-children', str(args.jobs)], standalone_mode=False)
     cli(['results'], standalone_mode=False)
+    if args.survivors:
+        print(f'{write_survivors(args.survivors)} not killed: '
+              f'{args.survivors}')
     return 0
 
 
