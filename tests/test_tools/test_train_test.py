@@ -34,18 +34,17 @@ def _state(path):
     return torch.load(path, map_location='cpu', weights_only=True)
 
 
-def test_resume_gives_identical_weights(tmp_path):
-    """4 iterations straight == 2 iterations, stop, resume to 4 (both
+def test_resume_gives_identical_weights(trained_run, tmp_path):
+    """4 iterations straight (``trained_run``: the same tiny config, only
+    its work dir differs) == 2 iterations, stop, resume to 4 (both
     optimizers step from iteration 1)."""
-    straight = write_tiny_config(tmp_path / 'a.py', tmp_path / 'a')
-    run_tool(['tools/train.py', str(straight)])
     split = write_tiny_config(tmp_path / 'b.py', tmp_path / 'b')
     run_tool(['tools/train.py', str(split), '--cfg-options',
               'train_cfg.max_iters=2'])
     assert not (tmp_path / 'b' / 'iter_4.pth').exists()
     proc = run_tool(['tools/train.py', str(split), '--resume'])
     assert 'resumed epoch: 0, iter: 2' in proc.stdout + proc.stderr
-    a, b = _state(tmp_path / 'a' / 'iter_4.pth'), _state(
+    a, b = _state(trained_run['checkpoint']), _state(
         tmp_path / 'b' / 'iter_4.pth')
     assert a['state_dict'].keys() == b['state_dict'].keys()
     for key, value in a['state_dict'].items():
