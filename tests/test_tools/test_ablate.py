@@ -1,5 +1,7 @@
 """tools/ablate.py and fqzoo.ablation: budget overrides, log parsing,
-failure handling, skipping finished runs and the report."""
+failure handling, skipping finished runs and the report; the launchers
+(--parallel, Slurm through submitit's local executor) give the rows of the
+one-after-another run (their unit tests: test_ablate_launchers.py)."""
 import csv
 import json
 import math
@@ -11,6 +13,7 @@ from mmengine.config import Config
 from PIL import Image
 
 from fqzoo.ablation import (
+    LocalLauncher,
     RunResult,
     apply_budget,
     last_error_line,
@@ -47,12 +50,23 @@ def _configs(root: Path) -> dict:
             for name in ('tiny_vq', 'tiny_fq', 'broken', 'crash')}
 
 
-@pytest.mark.slow
-def test_ablate_reports_failures_and_skips_finished_runs(tmp_path):
-    configs = _configs(tmp_path)
-    out = tmp_path / 'ablation'
+@pytest.fixture(scope='module')
+def ablation(tmp_path_factory):
+    """One ``tools/ablate.py`` run of the four configs of :func:`_configs`
+    (2 iterations each), shared by this file's slow tests: its tiny_vq and
+    tiny_fq runs are also the one-after-another rows the launchers must
+    give. ``(configs, out, proc)``."""
+    root = tmp_path_factory.mktemp('ablate')
+    configs = _configs(root)
+    out = root / 'ablation'
     proc = run_tool(['tools/ablate.py', *configs.values(), '--max-iters', '2',
                      '--work-dir', str(out)], timeout=240)
+    return configs, out, proc
+
+
+@pytest.mark.slow
+def test_ablate_reports_failures_and_skips_finished_runs(ablation):
+    configs, out, proc = ablation
     assert '[4/4] crash seed=0' in proc.stdout
 
     with open(out / 'ablation.csv') as f:
@@ -94,6 +108,59 @@ def test_ablate_reports_failures_and_skips_finished_runs(tmp_path):
     assert '4 of 4 runs already finished' in again.stdout
     assert '[1/' not in again.stdout
     assert (run_dir / 'result.json').stat().st_mtime_ns == stamp
+
+
+def _rows(results):
+    """What the report says of each run, but its timings and folder."""
+    return {(r.name, r.seed): (r.status, r.reason, r.metrics, r.params,
+                               r.bits_per_token, r.max_iters)
+            for r in results}
+
+
+@pytest.fixture(scope='module')
+def sequential(ablation):
+    """The tiny_vq and tiny_fq runs of :func:`ablation` (one after
+    another), as stored: ``(paths, results)``."""
+    configs, out, _ = ablation
+    paths = [configs['tiny_vq'], configs['tiny_fq']]
+    return paths, [load_result(out / Path(p).stem / 'seed_0')
+                   for p in paths]
+
+
+@pytest.mark.slow
+def test_parallel_gives_the_sequential_rows(sequential, tmp_path):
+    paths, reference = sequential
+    assert all(r.ok for r in reference) and reference[0].metrics
+    out = tmp_path / 'parallel'
+    results = run_ablation(paths, str(out), max_iters=2, env=tool_env(),
+                           launcher=LocalLauncher(2, cpu_count=2))
+    assert _rows(results) == _rows(reference)
+    assert all((out / Path(p).stem / 'seed_0' / 'result.json').is_file()
+               for p in paths)
+
+
+@pytest.mark.slow
+def test_slurm_jobs_give_the_sequential_rows(sequential, tmp_path,
+                                             monkeypatch):
+    """One submitit job per run (the local executor: same code path as
+    Slurm); finished runs are skipped when started again. The jobs inherit
+    the submitting environment, as sbatch's do: there, tests/ (the configs'
+    custom_imports) is on PYTHONPATH."""
+    pytest.importorskip('submitit')
+    from fqzoo.ablation import SlurmLauncher
+    monkeypatch.setenv('PYTHONPATH', tool_env()['PYTHONPATH'])
+    paths, reference = sequential
+    out = tmp_path / 'slurm'
+    launcher = SlurmLauncher(out / 'jobs', cluster='local', poll_s=0.5,
+                             timeout_min=30)
+    results = run_ablation(paths, str(out), max_iters=2, env=tool_env(),
+                           launcher=launcher)
+    assert _rows(results) == _rows(reference)
+    assert len(list((out / 'jobs').glob('*_result.pkl'))) == 2
+    again = run_ablation(paths, str(out), max_iters=2, env=tool_env(),
+                         launcher=launcher)
+    assert _rows(again) == _rows(reference)
+    assert len(list((out / 'jobs').glob('*_result.pkl'))) == 2
 
 
 def test_failed_runs_are_kept_unless_retried(tmp_path):

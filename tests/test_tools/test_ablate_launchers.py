@@ -1,15 +1,15 @@
 """tools/ablate.py's launchers: runs side by side (--parallel) with their
-share of cores or a GPU each, Slurm jobs through submitit (its local
-executor here), and the same report rows as one after another."""
+share of cores or a GPU each, and Slurm jobs through submitit. That they
+give the same report rows as one after another is in test_ablate.py, next
+to the ablation run those rows come from."""
 import importlib.util
 import threading
 from pathlib import Path
 
 import pytest
 from conftest import REPO, tool_env
-from test_ablate import _configs
 
-from fqzoo.ablation import LocalLauncher, RunResult, run_ablation
+from fqzoo.ablation import LocalLauncher, RunResult
 from fqzoo.ablation.launchers import visible_gpus
 from fqzoo.ablation.runs import Progress
 
@@ -84,55 +84,3 @@ def test_slurm_command_line_makes_the_sbatch_script(tmp_path, monkeypatch):
     assert str(tmp_path / 'w' / 'slurm') in script
     with pytest.raises(SystemExit):
         cli.parse_args(['a.py', '--launcher', 'slurm', '--parallel', '2'])
-
-
-def _rows(results):
-    """What the report says of each run, but its timings and folder."""
-    return {(r.name, r.seed): (r.status, r.reason, r.metrics, r.params,
-                               r.bits_per_token, r.max_iters)
-            for r in results}
-
-
-@pytest.fixture(scope='module')
-def sequential(tmp_path_factory):
-    root = tmp_path_factory.mktemp('launchers')
-    configs = _configs(root)
-    paths = [configs['tiny_vq'], configs['tiny_fq']]
-    results = run_ablation(paths, str(root / 'sequential'), max_iters=2,
-                           env=tool_env())
-    return root, paths, results
-
-
-@pytest.mark.slow
-def test_parallel_gives_the_sequential_rows(sequential):
-    root, paths, reference = sequential
-    assert all(r.ok for r in reference) and reference[0].metrics
-    out = root / 'parallel'
-    results = run_ablation(paths, str(out), max_iters=2, env=tool_env(),
-                           launcher=LocalLauncher(2, cpu_count=2))
-    assert _rows(results) == _rows(reference)
-    assert all((out / Path(p).stem / 'seed_0' / 'result.json').is_file()
-               for p in paths)
-
-
-@pytest.mark.slow
-def test_slurm_jobs_give_the_sequential_rows(sequential, monkeypatch):
-    """One submitit job per run (the local executor: same code path as
-    Slurm); finished runs are skipped when started again. The jobs inherit
-    the submitting environment, as sbatch's do: there, tests/ (the configs'
-    custom_imports) is on PYTHONPATH."""
-    pytest.importorskip('submitit')
-    from fqzoo.ablation import SlurmLauncher
-    monkeypatch.setenv('PYTHONPATH', tool_env()['PYTHONPATH'])
-    root, paths, reference = sequential
-    out = root / 'slurm'
-    launcher = SlurmLauncher(out / 'jobs', cluster='local', poll_s=0.5,
-                             timeout_min=30)
-    results = run_ablation(paths, str(out), max_iters=2, env=tool_env(),
-                           launcher=launcher)
-    assert _rows(results) == _rows(reference)
-    assert len(list((out / 'jobs').glob('*_result.pkl'))) == 2
-    again = run_ablation(paths, str(out), max_iters=2, env=tool_env(),
-                         launcher=launcher)
-    assert _rows(again) == _rows(reference)
-    assert len(list((out / 'jobs').glob('*_result.pkl'))) == 2
