@@ -6,7 +6,7 @@ import math
 import sys
 
 import pytest
-from conftest import REPO, run_tool
+from conftest import REPO
 
 GPU = REPO / 'tools' / 'benchmarks' / 'gpu.py'
 
@@ -62,21 +62,20 @@ def test_measure_times_the_calls_after_warmup(gpu):
 
 
 @pytest.mark.slow
-def test_tiny_run_prints_a_row_per_measurement(tmp_path):
+def test_tiny_run_prints_a_row_per_measurement(gpu, tmp_path, capsys):
+    """The tool's main() in this process (the module the fixture loaded):
+    the same table a ``python tools/benchmarks/gpu.py --tiny`` process
+    prints, without a second torch/mmengine/fqzoo start-up."""
     out = tmp_path / 'gpu.md'
-    proc = run_tool([str(GPU), '--tiny', '--device', 'cpu', '--out',
-                     str(out)], timeout=400)
+    gpu.main(['--tiny', '--device', 'cpu', '--out', str(out)])
     text = out.read_text()
-    assert text in proc.stdout
+    assert text in capsys.readouterr().out
     assert 'Released code not given (--released-fqgan, --released-llamagen)' \
         ': fqzoo columns only.' in text
     header, rows = parse(text)
     assert header == ['measurement', 'unit', 'fqzoo', 'fqzoo peak MiB',
                       'notes']
-    spec = importlib.util.spec_from_file_location('gpu_names', GPU)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert [row[0] for row in rows] == list(module.MEASUREMENTS)
+    assert [row[0] for row in rows] == list(gpu.MEASUREMENTS)
     for name, unit, value, peak, notes in rows:
         assert unit == ('images/s' if 'sampling' in name
                         or 'extraction' in name else 'ms/step')
