@@ -138,10 +138,10 @@ def _affinity(z: Tensor, codebook: Tensor, l2_norm: bool) -> Tensor:
 def _log_probs(z: Tensor, codebook: Tensor, temperature: float,
                l2_norm: bool) -> Tensor:
     """Log-softmax of the affinities with every probability kept a normal
-    float: logits more than ``log(K / tiny) - 1`` below the row maximum are
-    raised to that bound. Underflowing ``exp`` (common at low temperature)
-    is 10-30x slower on CPU; the probabilities this changes are below
-    ``e * tiny``."""
+    float: logits more than ``log(1 / (K * tiny)) - 1`` below the row
+    maximum are raised to that bound. Underflowing ``exp`` (common at low
+    temperature) is 10-30x slower on CPU; the probabilities this changes are
+    below ``e * K * tiny``."""
     logits = _affinity(z, codebook, l2_norm) / temperature
     margin = math.log(torch.finfo(logits.dtype).tiny) + 1 + math.log(
         logits.shape[-1])
