@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from three_code_checks import steps_until_dead
 from tokenizer_reference import codes_by_hand
 
 from fqzoo.models.quantizers import BSQ
@@ -101,24 +102,12 @@ def test_forward_metrics_are_the_batch_usage_and_perplexity():
         math.exp(entropy), rel=1e-6)
 
 
-def _steps_until_dead(bsq):
-    """Hit code 0 once, then code 1 until code 0 is dead; the steps it went
-    unseen."""
-    bsq.train()
-    bsq(torch.full((1, 1, 1, 1), -1.))
-    for steps in range(1, 300):
-        bsq(torch.full((1, 1, 1, 1), 1.))
-        if bsq.codebook_stats()[0]['dead_codes'].item():
-            return steps
-    return None
-
-
 def test_default_window_declares_codes_dead_after_100_steps():
-    assert _steps_until_dead(BSQ(1)) == 100
+    assert steps_until_dead(BSQ(1)) == 100
 
 
 def test_stats_window_argument_sets_when_codes_die():
-    assert _steps_until_dead(BSQ(1, stats_window=4)) == 4
+    assert steps_until_dead(BSQ(1, stats_window=4)) == 4
 
 
 def test_defaults_are_the_documented_ones():

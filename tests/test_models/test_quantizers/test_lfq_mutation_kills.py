@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from three_code_checks import steps_until_dead
 from tokenizer_reference import codes_by_hand
 
 from fqzoo.models.quantizers import LookupFreeQuantizer
@@ -92,25 +93,13 @@ def test_forward_metrics_are_the_batch_usage_and_perplexity():
         math.exp(_entropy(probs).item()), rel=1e-6)
 
 
-def _steps_until_dead(lfq):
-    """Hit code 0 once, then code 1 until code 0 is dead; the steps it went
-    unseen."""
-    lfq.train()
-    lfq(torch.full((1, 1, 1, 1), -1.))
-    for steps in range(1, 300):
-        lfq(torch.full((1, 1, 1, 1), 1.))
-        if lfq.codebook_stats()[0]['dead_codes'].item():
-            return steps
-    return None
-
-
 def test_default_window_declares_codes_dead_after_100_steps():
-    assert _steps_until_dead(LookupFreeQuantizer(1, entropy_groups=1)) == 100
+    assert steps_until_dead(LookupFreeQuantizer(1, entropy_groups=1)) == 100
 
 
 def test_stats_window_argument_sets_when_codes_die():
     lfq = LookupFreeQuantizer(1, entropy_groups=1, stats_window=4)
-    assert _steps_until_dead(lfq) == 4
+    assert steps_until_dead(lfq) == 4
 
 
 def test_checkpoint_holds_usage_statistics_not_the_sign_codebook():

@@ -1,8 +1,11 @@
 """Checks shared by the mutation-kill tests of quantizers with three codes
 in one dimension: ``z << 0`` takes code 0, ``z = 0`` code 1 (never fed
 here), ``z >> 0`` code 2 (FSQ with ``levels=(3,)``, SimVQ with the codes
--1, 0, 1 through an identity projection)."""
+-1, 0, 1 through an identity projection). :func:`steps_until_dead` fits the
+one-bit sign quantizers too (LFQ, BSQ: ``z < 0`` code 0, ``z > 0`` code
+1)."""
 import math
+from typing import Optional
 
 import torch
 from torch import nn
@@ -48,3 +51,15 @@ def check_codes_die_after_4_steps(quantizer: nn.Module) -> None:
     assert _dead(quantizer) == 0
     _feed(quantizer, 10.)  # codes 0 and 1 unseen for 4 steps
     assert _dead(quantizer) == 2
+
+
+def steps_until_dead(quantizer: nn.Module) -> Optional[int]:
+    """Feed ``z << 0`` once, then ``z >> 0`` until the first code is dead;
+    the steps it went unseen (None if not within 300)."""
+    quantizer.train()
+    _feed(quantizer, -10.)
+    for steps in range(1, 300):
+        _feed(quantizer, 10.)
+        if quantizer.codebook_stats()[0]['dead_codes'].item():
+            return steps
+    return None
