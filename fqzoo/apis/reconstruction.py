@@ -16,8 +16,8 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 from torch import Tensor
-from torchvision.transforms.functional import center_crop, pil_to_tensor, resize
-from torchvision.utils import make_grid
+
+from fqzoo.visualization import image_grid
 
 SIZE_KEYS = ('crop_size', 'image_size', 'img_size', 'size')
 
@@ -45,6 +45,13 @@ def config_resolution(cfg: Config) -> Optional[int]:
 def load_image(path: Union[str, Path], size: int) -> Tensor:
     """An image file as ``[3, size, size]`` in [-1, 1]: the shorter side
     resized to ``size`` (bicubic, antialiased), then centre-cropped."""
+    # torchvision imports torch._dynamo: only where it is used
+    from torchvision.transforms.functional import (
+        center_crop,
+        pil_to_tensor,
+        resize,
+    )
+
     image = pil_to_tensor(Image.open(path).convert('RGB')).float() / 127.5 - 1
     image = resize(image, size, interpolation=3, antialias=True)
     return center_crop(image, [size, size]).clamp(-1, 1)
@@ -96,11 +103,7 @@ def strip_grid(columns: Sequence[Tensor], *, scale: int = 1,
     column ``c``, as a ``uint8`` RGB array ``[rows * (s*H + p) + p,
     cols * (s*W + p) + p, 3]``."""
     cells = torch.stack(list(columns), dim=1).flatten(0, 1)
-    cells = (cells.detach().float().cpu().clamp(-1, 1) + 1) * 127.5
-    if scale > 1:
-        cells = cells.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
-    grid = make_grid(cells, nrow=len(columns), padding=padding, pad_value=255)
-    return grid.round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return image_grid(cells, len(columns), padding=padding, scale=scale)
 
 
 def reconstruct_files(tokenizer, paths: Sequence[Union[str, Path]],

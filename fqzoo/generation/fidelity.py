@@ -14,12 +14,12 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
-import torch_fidelity
 
 from fqzoo.errors import InputError
-from fqzoo.evaluation.metrics.feature_extractors import EFFNET_EXTRACTOR
 from fqzoo.evaluation.metrics.fid import (
+    EFFNET_EXTRACTOR,
     check_inception_weights,
+    import_torch_fidelity,
     inception_weights_errors,
 )
 
@@ -65,7 +65,7 @@ def fidelity_metrics(samples: np.ndarray, reference: Optional[np.ndarray],
     inputs = dict(input1=UInt8Images(samples))
     if reference is not None and (fid or prc):
         inputs['input2'] = UInt8Images(reference)
-    return torch_fidelity.calculate_metrics(
+    return import_torch_fidelity().calculate_metrics(
         **inputs, fid=fid, isc=isc, prc=prc,
         feature_extractor=feature_extractor,
         feature_extractor_weights_path=weights_path,

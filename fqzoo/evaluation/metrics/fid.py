@@ -19,9 +19,6 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 from torch import Tensor
-from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
-from torch_fidelity.metric_isc import KEY_METRIC_ISC_MEAN, isc_features_to_metric
-from torch_fidelity.utils import create_feature_extractor
 
 from fqzoo.models.backbones.efficientnet_lite0 import (
     efficientnet_lite0_requirement,
@@ -29,10 +26,36 @@ from fqzoo.models.backbones.efficientnet_lite0 import (
 from fqzoo.registry import METRICS
 from fqzoo.utils.preflight import Requirement, torch_hub_requirement
 
-from .feature_extractors import EFFNET_EXTRACTOR
 from .utils import check_image_pair, require_results, stack_field, to_uint8
 
+EFFNET_EXTRACTOR = 'effnet-lite0-offline'
+# torch-fidelity's URL_INCEPTION_V3 (a test checks it against the package)
+URL_INCEPTION_V3 = ('https://github.com/toshas/torch-fidelity/releases/'
+                    'download/v0.2.0/weights-inception-2015-12-05-6726825d.pth')
 INCEPTION_WEIGHTS_FILE = URL_INCEPTION_V3.rsplit('/', 1)[-1]
+
+
+def import_torch_fidelity():
+    """The ``torch_fidelity`` module, with fqzoo's ``'effnet-lite0-offline'``
+    extractor registered in it.
+
+    Imported on first use, not with fqzoo: torch-fidelity imports
+    torchvision and torch._dynamo, seconds of start-up for every process
+    that never computes FID.
+    """
+    import torch_fidelity
+
+    from . import feature_extractors  # noqa: F401 (registers the extractor)
+    return torch_fidelity
+
+
+def create_feature_extractor(name: str, features: Sequence[str],
+                             **kwargs) -> torch.nn.Module:
+    """torch-fidelity's extractor ``name`` on the CPU, quietly."""
+    from torch_fidelity.utils import create_feature_extractor as create
+
+    import_torch_fidelity()
+    return create(name, list(features), cuda=False, verbose=False, **kwargs)
 
 
 def frechet_distance(features1: Tensor, features2: Tensor) -> float:
@@ -178,6 +201,11 @@ class FID(_FeatureMetric):
         """FID inputs vs recons, IS of recons."""
         require_results(type(self).__name__, results)
         logits = self._gather(results, 'fake', 'logits_unbiased')
+        from torch_fidelity.metric_isc import (
+            KEY_METRIC_ISC_MEAN,
+            isc_features_to_metric,
+        )
+
         inception_score = isc_features_to_metric(
             logits, splits=min(self.is_splits, len(logits)))
         return {
@@ -216,8 +244,8 @@ def _build_inception(checkpoint: Optional[str]) -> torch.nn.Module:
     check_inception_weights(checkpoint)
     with inception_weights_errors():
         return create_feature_extractor(
-            'inception-v3-compat', ['2048', 'logits_unbiased'], cuda=False,
-            verbose=False, feature_extractor_weights_path=checkpoint)
+            'inception-v3-compat', ['2048', 'logits_unbiased'],
+            feature_extractor_weights_path=checkpoint)
 
 
 @METRICS.register_module()
@@ -246,7 +274,7 @@ class OfflineFID(_FeatureMetric):
                  device: Optional[str] = None, collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         extractor = create_feature_extractor(
-            EFFNET_EXTRACTOR, ['pool'], cuda=False, verbose=False,
+            EFFNET_EXTRACTOR, ['pool'],
             feature_extractor_weights_path=checkpoint)
         super().__init__(extractor, device, collect_device, prefix)
 

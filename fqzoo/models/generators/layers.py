@@ -17,7 +17,6 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from timm.layers import DropPath
 from torch import Tensor, nn
 
 
@@ -201,6 +200,16 @@ class Attention(nn.Module):
         return self.resid_dropout(self.wo(out))
 
 
+def _drop_path(rate: float) -> nn.Module:
+    """timm's stochastic depth for ``rate > 0``, else the identity (timm is
+    imported only then: it pulls in torch._dynamo)."""
+    if rate <= 0:
+        return nn.Identity()
+    from timm.layers import DropPath
+
+    return DropPath(rate)
+
+
 class TransformerBlock(nn.Module):
     """Pre-norm Llama block: ``x + attn(norm(x))``, ``h + ffn(norm(h))``.
 
@@ -224,7 +233,7 @@ class TransformerBlock(nn.Module):
         self.feed_forward = FeedForward(width, ffn_hidden_dim, ffn_dropout)
         self.attention_norm = RMSNorm(width, norm_eps)
         self.ffn_norm = RMSNorm(width, norm_eps)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = _drop_path(drop_path)
 
     def forward(self, x: Tensor, rope: Tensor, cache: Optional[KVCache] = None,
                 start: int = 0) -> Tensor:

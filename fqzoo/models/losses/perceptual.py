@@ -9,10 +9,8 @@ import warnings
 from abc import ABCMeta, abstractmethod
 from typing import List, Optional, Sequence, Union
 
-import lpips
 import torch
 from torch import Tensor, nn
-from torchvision.models import VGG16_Weights
 
 from fqzoo.models.backbones import (
     build_efficientnet_lite0,
@@ -62,6 +60,13 @@ class _FrozenPerceptualLoss(nn.Module, metaclass=ABCMeta):
         return dist.mean() if self.reduction == 'mean' else dist
 
 
+def vgg16_url() -> str:
+    """Where torchvision downloads its ImageNet VGG16 weights from."""
+    from torchvision.models import VGG16_Weights
+
+    return VGG16_Weights.IMAGENET1K_V1.url
+
+
 def load_vgg16_features(vgg_checkpoint: Optional[str] = None) -> dict:
     """torchvision's ImageNet VGG16 state dict: local file, cache, download.
 
@@ -72,7 +77,7 @@ def load_vgg16_features(vgg_checkpoint: Optional[str] = None) -> dict:
     if vgg_checkpoint is not None:
         return torch.load(vgg_checkpoint, map_location='cpu',
                           weights_only=True)
-    url = VGG16_Weights.IMAGENET1K_V1.url
+    url = vgg16_url()
     try:
         return torch.hub.load_state_dict_from_url(
             url, map_location='cpu', progress=False, weights_only=True)
@@ -119,6 +124,8 @@ class LPIPSLoss(_FrozenPerceptualLoss):
         # deprecated torchvision API. use_dropout must stay True: the shipped
         # calibration weights are keyed after a Dropout layer (inactive in
         # eval mode, which this loss never leaves).
+        import lpips
+
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', UserWarning)
             self.lpips = lpips.LPIPS(pretrained=True, net='vgg',
@@ -139,7 +146,7 @@ class LPIPSLoss(_FrozenPerceptualLoss):
             return []
         return [torch_hub_requirement(
             'torchvision ImageNet VGG16 weights (LPIPS)', 'vgg_checkpoint',
-            args['vgg_checkpoint'], VGG16_Weights.IMAGENET1K_V1.url)]
+            args['vgg_checkpoint'], vgg16_url())]
 
     def distance(self, pred: Tensor, target: Tensor) -> Tensor:
         """Per-sample LPIPS, shape ``[B]``."""

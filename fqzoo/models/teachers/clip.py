@@ -12,7 +12,6 @@ image embedding instead.
 import os
 from typing import List, Optional
 
-import open_clip
 from torch import Tensor
 
 from fqzoo.registry import TEACHERS
@@ -57,6 +56,8 @@ class CLIPTeacher(FrozenTeacher):
         if feature not in _FEATURES:
             raise ValueError(f'feature must be one of {_FEATURES}, got '
                              f'"{feature}"')
+        import open_clip
+
         kwargs = dict(force_quick_gelu=pretrained_tag == 'openai',
                       force_image_size=img_size)
         if pretrained and checkpoint is None:
@@ -94,6 +95,8 @@ class CLIPTeacher(FrozenTeacher):
         ``pretrained``."""
         if not args['pretrained']:
             return []
+        import open_clip
+
         name, tag = args['model_name'], args['pretrained_tag']
         cfg = open_clip.get_pretrained_cfg(name, tag)
         what = f'CLIP weights "{name}" / "{tag}" (open_clip)'

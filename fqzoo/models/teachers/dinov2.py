@@ -8,9 +8,6 @@ normalised with the ImageNet mean and std.
 """
 from typing import List, Optional
 
-import timm
-import timm.models._hub
-from timm.models.vision_transformer import checkpoint_filter_fn
 from torch import Tensor
 
 from fqzoo.registry import TEACHERS
@@ -45,6 +42,9 @@ class DINOv2Teacher(FrozenTeacher):
     def __init__(self, model_name: str = 'vit_small_patch14_dinov2', *,
                  checkpoint: Optional[str] = None, pretrained: bool = True,
                  img_size: int = 224, interpolation: str = 'bicubic') -> None:
+        import timm
+        from timm.models.vision_transformer import checkpoint_filter_fn
+
         kwargs = dict(img_size=img_size, num_classes=0)
         if pretrained and checkpoint is None:
             cfg = timm.models.get_pretrained_cfg(model_name)
@@ -72,6 +72,8 @@ class DINOv2Teacher(FrozenTeacher):
         hub repository: cache or download); none when not ``pretrained``."""
         if not args['pretrained']:
             return []
+        import timm.models._hub
+
         name = args['model_name']
         cfg = timm.models.get_pretrained_cfg(name)
         what = f'DINOv2 weights "{name}" (timm)'
