@@ -26,10 +26,29 @@ from fqzoo.evaluation.fmnist_classifier import (
     FashionMNISTClassifier,
     _shift,
     accuracy,
+    load_fmnist_classifier,
     load_split,
+    predict,
     save_classifier,
     train_classifier,
+    uint8_to_inputs,
 )
+
+
+def resize_matrix(n_in: int, n_out: int) -> np.ndarray:
+    """``[n_out, n_in]`` weights of a bilinear resize with antialiasing:
+    output pixel i is centred at (i + 1/2) n_in / n_out in input pixels and
+    weighs input pixel j by the triangle 1 - |j + 1/2 - centre| / s, s the
+    scale when shrinking, else 1, normalised over the pixels that exist."""
+    scale = n_in / n_out
+    support = max(scale, 1.0)
+    weights = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        centre = (i + 0.5) * scale
+        for j in range(n_in):
+            weights[i, j] = max(0.0, 1 - abs(j + 0.5 - centre) / support)
+        weights[i] /= weights[i].sum()
+    return weights
 
 
 def translate(image: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -334,3 +353,84 @@ def test_training_returns_the_default_classifier_in_eval_mode():
     assert model.trunk[0][0].out_channels == 16
     assert model.hidden.out_features == 128
     assert result['test_accuracy'] == hand_accuracy(model, *test)
+
+
+@pytest.mark.parametrize('shape', [(2, 3, 64, 68), (2, 3, 28, 28)])
+def test_prepare_averages_channels_and_resizes_antialiased(shape):
+    """Other sizes are resized to 32x32, bilinear (half-pixel centres) and
+    antialiased: a 64x68 image is shrunk with the wider triangle, 28x28
+    grown; 32x32 is the channel mean exactly."""
+    images = torch.rand(shape, generator=torch.Generator().manual_seed(11))
+    images = images * 2 - 1
+    gray = images.double().mean(1).numpy()
+    expected = np.einsum('ih,bhw,jw->bij', resize_matrix(shape[2], 32),
+                         gray, resize_matrix(shape[3], 32))
+    out = FashionMNISTClassifier.prepare(images)
+    assert out.shape == (2, 1, 32, 32)
+    torch.testing.assert_close(out[:, 0].double(),
+                               torch.from_numpy(expected), rtol=0,
+                               atol=1e-6)
+    square = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(FashionMNISTClassifier.prepare(square),
+                       square.mean(1, keepdim=True))
+
+
+def test_prepare_refuses_what_is_not_a_batch():
+    with pytest.raises(ValueError, match=re.escape(
+            'images must be [B, C, H, W], got [3, 32, 32]')):
+        FashionMNISTClassifier.prepare(torch.zeros(3, 32, 32))
+
+
+def test_predict_on_no_images_gives_empty_logits_and_features():
+    model = FashionMNISTClassifier(width=2, feature_dim=6).eval()
+    assert model.feature_dim == 6
+    logits, feats = predict(model, torch.zeros(0, 3, 32, 32))
+    assert logits.shape == (0, 10) and feats.shape == (0, 6)
+
+
+@pytest.mark.parametrize('shape, expected', [
+    ((2, 5, 6, 3), (2, 3, 5, 6)),    # channels last
+    ((2, 2, 6, 3), (2, 3, 2, 6)),    # channels last, 2 rows
+    ((2, 4, 5, 3), (2, 3, 4, 5)),    # channels last, 4 rows
+    ((2, 5, 3, 3), (2, 3, 5, 3)),    # channels last, 3 columns
+    ((2, 5, 6, 1), (2, 1, 5, 6)),    # one channel last
+    ((2, 3, 5, 6), (2, 3, 5, 6)),    # channels first
+    ((2, 1, 4, 3), (2, 1, 4, 3)),    # reads both ways: channels first
+    ((2, 4, 5, 6), (2, 4, 5, 6)),    # four channels first
+    ((5, 6, 3), (5, 6, 3)),          # not a batch: only rescaled
+])
+def test_uint8_to_inputs_moves_channels_last_to_first(shape, expected):
+    """A 4-D array whose last axis, not its second, has 1 or 3 entries is
+    channels-last and is permuted; anything else keeps its layout. Values
+    v / 127.5 - 1: 0 -> -1, 51 -> -0.6, 255 -> 1."""
+    values = torch.tensor([0, 51, 255, 102, 204], dtype=torch.uint8)
+    images = values[torch.arange(math.prod(shape)) % 5].reshape(shape)
+    out = uint8_to_inputs(images.numpy())
+    assert out.shape == expected and out.dtype == torch.float32
+    if len(shape) == 4 and shape != expected:
+        images = images.permute(0, 3, 1, 2)
+    torch.testing.assert_close(
+        out, images.double().div(127.5).sub(1).float())
+    assert sorted(set(out.flatten().tolist())) == pytest.approx(
+        [-1, -0.6, -0.2, 0.6, 1])
+
+
+def test_uint8_to_inputs_refuses_other_dtypes():
+    with pytest.raises(TypeError,
+                       match='expected uint8 images, got torch.float32'):
+        uint8_to_inputs(torch.zeros(1, 3, 4, 4))
+
+
+def test_missing_weights_say_how_to_make_them(tmp_path):
+    missing = tmp_path / 'none.pt'
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f'Fashion-MNIST classifier weights not found: {missing}. Train '
+            'them with tools/train_fmnist_classifier.py')):
+        load_fmnist_classifier(missing)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_weights_load_onto_the_device_asked_for():
+    model = load_fmnist_classifier(device='cuda')
+    assert {p.device.type for p in model.parameters()} == {'cuda'}
+    assert not model.training
