@@ -171,11 +171,11 @@ def predict(model: nn.Module, images: Tensor, batch_size: int = 500
 
 def _shift(images: Tensor, max_shift: int, rng: torch.Generator) -> Tensor:
     """Each image translated by up to ``max_shift`` pixels, background -1."""
-    size = images.shape[-1]
+    height, width = images.shape[-2:]
     padded = F.pad(images, [max_shift] * 4, value=-1.0)
     offsets = torch.randint(0, 2 * max_shift + 1, (len(images), 2),
                             generator=rng)
-    return torch.stack([p[:, y:y + size, x:x + size]
+    return torch.stack([p[:, y:y + height, x:x + width]
                         for p, (y, x) in zip(padded, offsets.tolist())])
 
 

@@ -187,6 +187,20 @@ def test_shift_by_one_is_within_one_pixel_and_fills_minus_one():
     assert {m[1] for m in moves} == {-1, 0, 1}
 
 
+def test_shift_of_non_square_images_keeps_their_shape():
+    """Height and width are cropped each to its own size (the first
+    version cropped both to the width)."""
+    images = torch.rand(12, 3, 5, 7, generator=torch.Generator()
+                        .manual_seed(2)) * 2 - 1
+    out = _shift(images, 2, torch.Generator().manual_seed(3))
+    draws = torch.randint(0, 5, (12, 2),
+                          generator=torch.Generator().manual_seed(3))
+    expected = [translate(image.numpy(), 2 - y, 2 - x)
+                for image, (y, x) in zip(images, draws.tolist())]
+    torch.testing.assert_close(out, torch.from_numpy(np.stack(expected)),
+                               rtol=0, atol=0)
+
+
 def test_accuracy_is_the_fraction_of_argmax_hits():
     torch.manual_seed(0)
     model = FashionMNISTClassifier(width=4, feature_dim=8).eval()
