@@ -9,9 +9,11 @@ import open_clip  # noqa: F401 (the teachers import it lazily)
 import timm
 from conftest import REPO, tool_env
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torchvision.models import VGG16_Weights
 
 from fqzoo.evaluation.metrics import fid
 from fqzoo.models.backbones import efficientnet_lite0
+from fqzoo.models.losses import perceptual
 
 HEAVY = ('torch._dynamo', 'torchvision', 'timm', 'lpips', 'open_clip',
          'torch_fidelity')
@@ -42,6 +44,7 @@ def test_kept_constants_match_the_libraries():
     assert efficientnet_lite0.MEAN == tuple(cfg.mean)
     assert efficientnet_lite0.STD == tuple(cfg.std)
     assert fid.URL_INCEPTION_V3 == URL_INCEPTION_V3
+    assert perceptual.VGG16_URL == VGG16_Weights.IMAGENET1K_V1.url
 
 
 def test_created_extractor_is_registered_on_first_use():

@@ -8,7 +8,6 @@ counts by hand, crops by NumPy slicing, the pre-flight requirements from
 the documented arguments and torch-fidelity's own Inception URL.
 """
 import math
-import os
 import pickle
 from pathlib import Path
 
@@ -487,27 +486,15 @@ def test_fid_builds_inception_quietly(tmp_path, capsys):
     assert 'Creating feature extractor' not in capsys.readouterr().err
 
 
-class Payload:
-    """Unpickles as a call to ``os.mkdir(path)``: code, not tensors."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __reduce__(self):
-        return os.mkdir, (self.path,)
-
-
 @pytest.mark.parametrize('force_no_weights_only', [False, True])
 def test_inception_checkpoint_holding_code_is_refused_unrun(
-        tmp_path, monkeypatch, force_no_weights_only):
+        unsafe_checkpoint, monkeypatch, force_no_weights_only):
     # torch-fidelity unpickles the file with weights_only=False: the check
     # must refuse it first, even where the environment turns torch.load's
     # weights_only default off.
     if force_no_weights_only:
         monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
-    marker = tmp_path / 'ran'
-    path = tmp_path / 'inception.pth'
-    torch.save({'fc.weight': Payload(str(marker))}, path)
+    path, marker = unsafe_checkpoint
     with pytest.raises(pickle.UnpicklingError):
         check_inception_weights(str(path))
     with pytest.raises(pickle.UnpicklingError):

@@ -199,13 +199,13 @@ class FID(_FeatureMetric):
 
     def compute_metrics(self, results: List[dict]) -> dict:
         """FID inputs vs recons, IS of recons."""
-        require_results(type(self).__name__, results)
-        logits = self._gather(results, 'fake', 'logits_unbiased')
         from torch_fidelity.metric_isc import (
             KEY_METRIC_ISC_MEAN,
             isc_features_to_metric,
         )
 
+        require_results(type(self).__name__, results)
+        logits = self._gather(results, 'fake', 'logits_unbiased')
         inception_score = isc_features_to_metric(
             logits, splits=min(self.is_splits, len(logits)))
         return {

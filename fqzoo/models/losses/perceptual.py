@@ -25,6 +25,11 @@ from fqzoo.utils.preflight import Requirement, torch_hub_requirement
 _REDUCTIONS = ('mean', 'none')
 
 
+# torchvision's VGG16_Weights.IMAGENET1K_V1.url (a test checks it against
+# torchvision, imported only where used: it pulls in torch._dynamo)
+VGG16_URL = 'https://download.pytorch.org/models/vgg16-397923af.pth'
+
+
 class _FrozenPerceptualLoss(nn.Module, metaclass=ABCMeta):
     """Common frame: frozen weights, eval mode kept under ``.train()``;
     subclasses implement :meth:`distance`."""
@@ -60,13 +65,6 @@ class _FrozenPerceptualLoss(nn.Module, metaclass=ABCMeta):
         return dist.mean() if self.reduction == 'mean' else dist
 
 
-def vgg16_url() -> str:
-    """Where torchvision downloads its ImageNet VGG16 weights from."""
-    from torchvision.models import VGG16_Weights
-
-    return VGG16_Weights.IMAGENET1K_V1.url
-
-
 def load_vgg16_features(vgg_checkpoint: Optional[str] = None) -> dict:
     """torchvision's ImageNet VGG16 state dict: local file, cache, download.
 
@@ -77,7 +75,7 @@ def load_vgg16_features(vgg_checkpoint: Optional[str] = None) -> dict:
     if vgg_checkpoint is not None:
         return torch.load(vgg_checkpoint, map_location='cpu',
                           weights_only=True)
-    url = vgg16_url()
+    url = VGG16_URL
     try:
         return torch.hub.load_state_dict_from_url(
             url, map_location='cpu', progress=False, weights_only=True)
@@ -146,7 +144,7 @@ class LPIPSLoss(_FrozenPerceptualLoss):
             return []
         return [torch_hub_requirement(
             'torchvision ImageNet VGG16 weights (LPIPS)', 'vgg_checkpoint',
-            args['vgg_checkpoint'], vgg16_url())]
+            args['vgg_checkpoint'], VGG16_URL)]
 
     def distance(self, pred: Tensor, target: Tensor) -> Tensor:
         """Per-sample LPIPS, shape ``[B]``."""
