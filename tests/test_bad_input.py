@@ -459,9 +459,20 @@ SIZES = {
     'ResidualVQ': (dict(depth=2, quantizer=vq_config()), ('depth',)),
     'FSQ': (dict(levels=(5, 4, 3)), ()),
 }
+# Counts that are not sizes of the quantizer (step counts, iterations,
+# blocks) but must be positive integers as well.
+COUNTS = {
+    'VectorQuantizer': ('stats_window', 'dead_code_steps', 'kmeans_iters'),
+    'SimVQ': ('stats_window',),
+    'IndexBackpropQuantizer': ('stats_window', 'block_size'),
+    'LookupFreeQuantizer': ('stats_window',),
+    'BSQ': ('stats_window',),
+    'FSQ': ('stats_window',),
+}
 NOT_POSITIVE_INTEGERS = [0, -1, 2.5, 4.0, True, '8', None]
 SIZE_CASES = [(name, argument, value) for name, (_, arguments) in
-              SIZES.items() for argument in arguments
+              SIZES.items()
+              for argument in arguments + COUNTS.get(name, ())
               for value in NOT_POSITIVE_INTEGERS]
 
 
@@ -504,6 +515,8 @@ def test_small_sizes_build(name):
     quantizer = build_quantizer(name)
     for argument in arguments:
         assert getattr(quantizer, argument) == config[argument]
+        build_quantizer(name, **{argument: 1})
+    for argument in COUNTS.get(name, ()):
         build_quantizer(name, **{argument: 1})
 
 

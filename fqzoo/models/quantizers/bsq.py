@@ -87,7 +87,7 @@ class BSQ(BaseQuantizer):
                  diversity_weight: float = 1.0,
                  stats_window: int = 100) -> None:
         super().__init__()
-        check_sizes(self, embed_dim=embed_dim)
+        check_sizes(self, embed_dim=embed_dim, stats_window=stats_window)
         self.embed_dim = self.in_channels = embed_dim
         self.codebook_size = 2 ** embed_dim
         self.scale = 1 / math.sqrt(embed_dim)

@@ -55,6 +55,7 @@ class FSQ(BaseQuantizer):
     def __init__(self, levels: Sequence[int] = (8, 8, 8, 5, 5, 5), *,
                  eps: float = 1e-3, stats_window: int = 100) -> None:
         super().__init__()
+        check_sizes(self, stats_window=stats_window)
         try:
             given = list(levels)
         except TypeError:

@@ -333,7 +333,8 @@ class IndexBackpropQuantizer(BaseQuantizer):
                  entropy_batch_weight: float = 1.0,
                  block_size: int = 2 ** 20, stats_window: int = 100) -> None:
         super().__init__()
-        check_sizes(self, codebook_size=codebook_size, embed_dim=embed_dim)
+        check_sizes(self, codebook_size=codebook_size, embed_dim=embed_dim,
+                    block_size=block_size, stats_window=stats_window)
         self.codebook_size = codebook_size
         self.embed_dim = self.in_channels = embed_dim
         self.beta = beta

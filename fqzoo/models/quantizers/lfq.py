@@ -79,7 +79,8 @@ class LookupFreeQuantizer(BaseQuantizer):
                  diversity_weight: float = 1.0, entropy_groups: int = 2,
                  stats_window: int = 100) -> None:
         super().__init__()
-        check_sizes(self, embed_dim=embed_dim, entropy_groups=entropy_groups)
+        check_sizes(self, embed_dim=embed_dim, entropy_groups=entropy_groups,
+                    stats_window=stats_window)
         if embed_dim % entropy_groups:
             raise InputError(f'LookupFreeQuantizer: embed_dim {embed_dim} is '
                              'not divisible by entropy_groups '

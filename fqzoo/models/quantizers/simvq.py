@@ -80,7 +80,8 @@ class SimVQ(BaseQuantizer):
                  rotation_trick: bool = False,
                  stats_window: int = 100) -> None:
         super().__init__()
-        check_sizes(self, codebook_size=codebook_size, embed_dim=embed_dim)
+        check_sizes(self, codebook_size=codebook_size, embed_dim=embed_dim,
+                    stats_window=stats_window)
         self.codebook_size = codebook_size
         self.embed_dim = self.in_channels = embed_dim
         self.beta = beta

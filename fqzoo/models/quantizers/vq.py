@@ -149,7 +149,10 @@ class VectorQuantizer(BaseQuantizer):
                  stats_window: int = 100,
                  rotation_trick: bool = False) -> None:
         super().__init__()
-        check_sizes(self, codebook_size=codebook_size, embed_dim=embed_dim)
+        check_sizes(self, codebook_size=codebook_size, embed_dim=embed_dim,
+                    kmeans_iters=kmeans_iters,
+                    dead_code_steps=dead_code_steps,
+                    stats_window=stats_window)
         self.codebook_size = codebook_size
         self.rotation_trick = rotation_trick
         self.embed_dim = self.in_channels = embed_dim
