@@ -28,7 +28,7 @@ of the same architecture while they are built. The released FQGAN tokenizer
 imports ``transformers`` (its CLIP tower); ``--extra-path DIR`` appends a
 folder where it is installed to ``sys.path``.
 
-Sizes: ``PRESETS``. ``--tiny`` takes about a minute on a 2-core CPU for
+Sizes: ``PRESETS``. ``--tiny`` takes about 40 s on a 2-core CPU for
 fqzoo's columns; with the released checkouts the tokenizer keeps the
 release's fixed 256 px, 128-channel trunk (batch 2, one step per row), far
 longer on a CPU. A row whose start would come after ``--budget`` seconds is
@@ -220,7 +220,8 @@ def random_hub_weights(lpips_module):
 def tokenizer_model_cfg(preset: str, released: bool) -> dict:
     """The FQGAN-Dual ds16 model config of fqzoo's config, GAN on from the
     first step, teacher and LPIPS with random weights. ``tiny``: a small
-    trunk at 32 px with the offline EfficientNet teacher, or with the
+    trunk at 32 px with the offline EfficientNet teacher and perceptual
+    loss (a random VGG16 for LPIPS costs seconds to build), or with the
     released code the smallest trunk the release allows (its adapters fix
     256 px and 512 channels, its trunk 128 channels)."""
     cfg = Config.fromfile(str(TOKENIZER_CONFIG)).model.to_dict()
@@ -239,6 +240,8 @@ def tokenizer_model_cfg(preset: str, released: bool) -> dict:
                             num_layers=1, num_heads=2, grid_size=2)
         cfg['quantizer']['quantizer']['codebook_size'] = 64
         semantic['teacher'] = dict(type='EfficientNetTeacher', img_size=32)
+        cfg['perceptual_loss'] = dict(type='EfficientNetPerceptualLoss',
+                                      pretrained=False)
         semantic['head'].update(width=16, num_layers=1, num_heads=2,
                                 grid_size=2, out_channels=1280)
         cfg['discriminator']['ndf'] = 8
