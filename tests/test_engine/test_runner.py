@@ -1,17 +1,18 @@
-"""TokenizerRunner, SafeCheckpointHook, the checkpoint loader patch and
-ReconstructionGridHook, in process."""
+"""TokenizerRunner, SafeCheckpointHook, the checkpoint loader patch, the
+config formatting cache and ReconstructionGridHook, in process."""
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import write_tiny_config
 from mmengine.config import Config
+from mmengine.config import config as mmengine_config
 from mmengine.runner import CheckpointLoader, load_checkpoint
 from PIL import Image
 from torch import nn
 
-from fqzoo.engine import TokenizerRunner
-from fqzoo.engine.compat import load_from_local_safely
+from fqzoo.engine import TokenizerRunner, compat
+from fqzoo.engine.compat import format_code_once, load_from_local_safely
 from fqzoo.engine.hooks import ReconstructionGridHook, SafeCheckpointHook
 from fqzoo.engine.runner import build_runner
 from fqzoo.utils.checkpoint import UnsafeCheckpointError
@@ -98,3 +99,34 @@ def test_reconstruction_grid_hook_writes_png(tmp_path):
     assert hook._images.shape == (6, 3, 16, 16)
     assert Path(runner.log_dir, 'vis_data', 'vis_image',
                 'reconstructions_2.png').is_file()
+
+
+def test_config_text_is_formatted_once_with_yapfs_result(monkeypatch):
+    """Config.pretty_text through the cache: yapf runs once per distinct
+    text, and the text is what yapf itself gives (checked with MMEngine's
+    own call restored), a changed config formatted anew."""
+    yapf = format_code_once.yapf_format_code
+    calls = []
+
+    def counting(text, **kwargs):
+        calls.append(text)
+        return yapf(text, **kwargs)
+
+    assert mmengine_config.FormatCode is format_code_once
+    monkeypatch.setattr(compat, '_YAPF_FORMAT_CODE', counting)
+    compat._format_code.cache_clear()
+    cfg = Config(dict(model=dict(type='VQ', sizes=[8, 16]), lr=1e-4))
+    texts = [cfg.pretty_text for _ in range(3)]
+    assert len(calls) == 1 and texts == [texts[0]] * 3
+    cfg.lr = 3e-4
+    changed = cfg.pretty_text
+    assert len(calls) == 2 and 'lr = 0.0003' in changed
+    assert 'lr = 0.0001' in texts[0]
+    with monkeypatch.context() as patch:
+        patch.setattr(mmengine_config, 'FormatCode', yapf)
+        assert cfg.pretty_text == changed
+        cfg.lr = 1e-4
+        assert cfg.pretty_text == texts[0]
+    # yapf did format it (the raw text has 'lr=0.0001')
+    raw = Config(cfg.to_dict(), format_python_code=False).pretty_text
+    assert 'lr=0.0001' in raw and raw != texts[0]
