@@ -1,13 +1,19 @@
 """TokenizerRunner, SafeCheckpointHook, the checkpoint loader patch, the
-config formatting cache and ReconstructionGridHook, in process."""
+config formatting cache, the environment table and ReconstructionGridHook,
+in process."""
+import importlib.metadata
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_tiny_config
+from conftest import REPO, tool_env, write_tiny_config
 from mmengine.config import Config
 from mmengine.config import config as mmengine_config
 from mmengine.runner import CheckpointLoader, load_checkpoint
+from mmengine.utils.dl_utils import collect_env
 from PIL import Image
 from torch import nn
 
@@ -130,3 +136,34 @@ def test_config_text_is_formatted_once_with_yapfs_result(monkeypatch):
     # yapf did format it (the raw text has 'lr=0.0001')
     raw = Config(cfg.to_dict(), format_python_code=False).pretty_text
     assert 'lr=0.0001' in raw and raw != texts[0]
+
+
+ENVIRONMENT = """
+import json, sys
+import mmengine.runner.runner as runner
+import fqzoo.engine
+env = runner.collect_env()
+loaded = [m for m in sys.modules if m.split('.')[0] == 'torchvision']
+print(json.dumps(dict(env=[(k, str(v)) for k, v in env.items()],
+                      torchvision=loaded)))
+"""
+
+
+def test_runner_environment_table_without_importing_torchvision():
+    """The table a Runner logs, in a fresh process: MMEngine's entries, the
+    torchvision version of its installed distribution, and torchvision
+    (which imports torch._dynamo) left unimported."""
+    proc = subprocess.run([sys.executable, '-c', ENVIRONMENT], cwd=REPO,
+                          env=tool_env(), capture_output=True, text=True,
+                          timeout=120, check=True)
+    out = json.loads(proc.stdout.splitlines()[-1])
+    assert out['torchvision'] == []
+    env = dict(out['env'])
+    assert env['TorchVision'] == importlib.metadata.version('torchvision')
+    import torchvision
+    assert torchvision.__version__.startswith(env['TorchVision'])
+    reference = collect_env()               # torchvision imported here
+    assert list(env) == list(reference)
+    same = set(env) - {'TorchVision', 'numpy_random_seed'}  # per process
+    assert {k: env[k] for k in same} == {k: str(reference[k]) for k in same}
+
