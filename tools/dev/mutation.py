@@ -26,11 +26,12 @@ one as a diff and ``mutmut browse`` opens a terminal browser. Mutants of a
 file with no test calling them are reported as "no tests".
 """
 import argparse
+import contextlib
 import fnmatch
+import io
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
@@ -123,20 +124,27 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def write_survivors(path: Path) -> int:
+def mutmut_output(cli, *args: str) -> str:
+    """What ``mutmut ARGS`` prints, run in this process: a ``mutmut``
+    process would read ``setup.cfg`` again, not this run's selection, and
+    find no results for files outside it."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        cli(list(args), standalone_mode=False)
+    return out.getvalue()
+
+
+def write_survivors(path: Path, cli) -> int:
     """Write ``mutmut results`` minus the killed mutants, each followed by
     ``mutmut show``'s diff, to ``path``; return how many there were."""
-    mutmut = [sys.executable, '-m', 'mutmut']
-    results = subprocess.run(mutmut + ['results', '--all', 'true'],
-                             capture_output=True, text=True, check=True)
     rows = [line.strip().rsplit(': ', 1) for line in
-            results.stdout.splitlines() if ': ' in line]
+            mutmut_output(cli, 'results', '--all', 'true').splitlines()
+            if ': ' in line]
     lines = []
     for name, status in rows:
         if status != 'killed':
-            diff = subprocess.run(mutmut + ['show', name], capture_output=True,
-                                  text=True).stdout
-            lines += [f'=== {name} ({status})', diff]
+            lines += [f'=== {name} ({status})', mutmut_output(cli, 'show',
+                                                               name)]
     path.write_text('\n'.join(lines))
     return len(lines) // 2
 
@@ -165,7 +173,7 @@ def main(argv: Sequence[str]) -> int:
     cli(['run', '--max-children', str(args.jobs)], standalone_mode=False)
     cli(['results'], standalone_mode=False)
     if args.survivors:
-        print(f'{write_survivors(args.survivors)} not killed: '
+        print(f'{write_survivors(args.survivors, cli)} not killed: '
               f'{args.survivors}')
     return 0
 
