@@ -2,7 +2,6 @@
 import importlib.util
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
@@ -53,14 +52,21 @@ def test_survivors_file_lists_every_mutant_not_killed_with_its_diff(
                '    fqzoo.a.x_f__mutmut_2: survived\n'
                '    fqzoo.a.x_g__mutmut_1: no tests\n')
 
-    def fake_run(cmd, **kwargs):
-        out = (results if cmd[3] == 'results'
-               else f'--- a.py\n-old {cmd[4]}\n+new\n')
-        return SimpleNamespace(stdout=out, returncode=0)
+    calls = []
 
-    monkeypatch.setattr(mutation_tool.subprocess, 'run', fake_run)
+    def fake_cli(args, standalone_mode):
+        """mutmut's click command, called in this process (so with the
+        run's narrowed configuration), printing what mutmut prints."""
+        assert standalone_mode is False
+        calls.append(args)
+        print(results if args[0] == 'results'
+              else f'--- a.py\n-old {args[1]}\n+new')
+
     path = tmp_path / 'survivors.txt'
-    assert mutation_tool.write_survivors(path) == 2
+    assert mutation_tool.write_survivors(path, fake_cli) == 2
+    assert calls == [['results', '--all', 'true'],
+                     ['show', 'fqzoo.a.x_f__mutmut_2'],
+                     ['show', 'fqzoo.a.x_g__mutmut_1']]
     text = path.read_text()
     assert '=== fqzoo.a.x_f__mutmut_2 (survived)' in text
     assert '-old fqzoo.a.x_f__mutmut_2' in text
