@@ -146,7 +146,7 @@ class FashionMNIST(Dataset):
     def __getitem__(self, index: int) -> dict:
         image = torch.from_numpy(self.images[index].astype(np.float32))
         image = image / 127.5 - 1
-        if image.shape[-1] != self.image_size:
+        if tuple(image.shape) != (self.image_size, self.image_size):
             image = F.interpolate(image[None, None], size=self.image_size,
                                   mode='bilinear', align_corners=False,
                                   antialias=True)[0, 0]

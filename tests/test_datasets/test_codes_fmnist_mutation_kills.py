@@ -311,13 +311,19 @@ def test_inputs_stay_within_minus_one_and_one(tmp_path, size):
 def test_non_square_idx_images_come_out_image_size_square(tmp_path):
     """``image_size`` is the side of the returned images: a stand-in IDX
     file of 28-row, 20-column images is resized to ``28 x 28`` too (its
-    first side already equals ``image_size``), by the same bilinear
-    resize as square images."""
+    first side already equals ``image_size``), and so is a file of 20-row,
+    28-column images, by the same bilinear resize as square images."""
     images = np.random.default_rng(3).integers(0, 256, (2, 28, 20))
     dataset = FashionMNIST(data_root=str(_fmnist_root(tmp_path, images)),
                            split='test', image_size=28)
     inputs = dataset[1]['inputs']
     assert inputs.shape == (3, 28, 28)
+    # only the height differs from image_size: resized all the same
+    (tmp_path / 'tall').mkdir()
+    dataset = FashionMNIST(data_root=str(_fmnist_root(
+        tmp_path / 'tall', images.transpose(0, 2, 1))), split='test',
+        image_size=28)
+    assert dataset[1]['inputs'].shape == (3, 28, 28)
     # Constant rows stay constant when only the width is stretched.
     flat = np.full((1, 28, 20), 51)
     flat[0, 7] = 204
