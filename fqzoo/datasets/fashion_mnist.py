@@ -58,7 +58,10 @@ def read_idx(path: str, magic: int) -> np.ndarray:
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     shape = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype='>u4'))
-    if len(shape) != ndim or len(raw) - header != int(np.prod(shape)):
+    if len(shape) != ndim:
+        raise ValueError(f'{path!r}: {len(raw)} bytes end inside the '
+                         f'{header}-byte IDX header')
+    if len(raw) - header != int(np.prod(shape)):
         raise ValueError(f'{path!r}: {len(raw) - header} data bytes do not '
                          f'match the header shape {shape}')
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
