@@ -108,3 +108,22 @@ def test_models_without_a_layout_are_left_alone(tmp_path):
     hook.before_train(run)
     hook.before_save_checkpoint(run, checkpoint)
     assert checkpoint == dict(meta=dict(seed=0))
+
+
+def test_a_checkpoint_without_a_path_is_named_generically(tmp_path):
+    """An auto-resumed run's ``_load_from`` is None (a stand-in runner may
+    not have one): the message says 'the checkpoint being loaded', not
+    'the checkpoint the checkpoint'."""
+    model = SimpleNamespace(token_layout=lambda sizes: dict(
+        codebook_sizes=[16, 12]))
+    checkpoint = dict(meta=dict(token_layout=dict(codebook_sizes=[32])))
+    for extra in ({}, dict(_load_from=None)):
+        run = SimpleNamespace(model=model,
+                              cfg=SimpleNamespace(filename='g.py'), **extra)
+        with pytest.raises(ValueError) as err:
+            TokenLayoutHook().after_load_checkpoint(run, checkpoint)
+        assert str(err.value) == (
+            'the checkpoint being loaded and the model of g.py do not '
+            'belong together: their token layouts differ (codebook_sizes '
+            '[32] in the checkpoint being loaded, [16, 12] in the model of '
+            'g.py)')

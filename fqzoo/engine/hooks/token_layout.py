@@ -136,7 +136,7 @@ class TokenLayoutHook(Hook):
         layout = self._model_layout(runner)
         if recorded is None or layout is None:
             return
-        source = getattr(runner, '_load_from', None) or 'the checkpoint'
+        source = getattr(runner, '_load_from', None) or 'being loaded'
         check_same_layout(recorded, layout,
                           first_name=f'the checkpoint {source}',
                           second_name=_model_name(runner))
