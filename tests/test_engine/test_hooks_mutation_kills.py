@@ -1,0 +1,553 @@
+"""Engine hook and wrapper values that mutation testing showed no test
+pinned down (docs/testing.md lists the mutants these tests kill).
+
+Stand-in runners (``SimpleNamespace``) keep every test well under a
+second; expected values are worked by hand from the docstrings.
+"""
+import itertools
+import json
+import os.path as osp
+import signal
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.distributed as dist
+from mmengine.logging import MessageHub
+from mmengine.model import MMDistributedDataParallel
+from safetensors.torch import save_file
+from torch import nn
+
+from fqzoo.engine import TokenizerDistributedDataParallel
+from fqzoo.engine.compat import load_from_local_safely
+from fqzoo.engine.hooks import (
+    AtomicCheckpointHook,
+    NonFiniteGuardHook,
+    ReconstructionGridHook,
+    TokenLayoutHook,
+)
+from fqzoo.engine.hooks.codebook_health import CodebookHealthHook
+
+HUBS = itertools.count()  # a new MessageHub for each use
+
+# --------------------------------------------------------------------------
+# CodebookHealthHook
+
+
+def health_runner(stats, iteration, name):
+    warnings = []
+    model = SimpleNamespace(quantizer=SimpleNamespace(
+        codebook_stats=lambda: stats))
+    return SimpleNamespace(
+        model=model, iter=iteration, logger=SimpleNamespace(
+            warning=warnings.append),
+        message_hub=MessageHub.get_instance(f'{name}_{next(HUBS)}')), warnings
+
+
+def test_codebook_health_default_interval_is_100():
+    stats = [dict(usage=0.5, perplexity=3.0, dead_codes=2)]
+    hook = CodebookHealthHook()
+    for iteration, logged in ((98, False), (99, True), (100, False)):
+        runner, _ = health_runner(stats, iteration,
+                                  f'health_interval_{iteration}')
+        hook.after_train_iter(runner, 0)
+        assert ('train/codebook0_usage' in
+                runner.message_hub.log_scalars) == logged
+
+
+def test_codebook_health_default_floor_is_a_tenth():
+    hook = CodebookHealthHook()
+    runner, warnings = health_runner([], 0, 'health_floor')
+    hook.log_stats(runner, [dict(usage=0.5, perplexity=4.0, dead_codes=1),
+                            dict(usage=0.11, perplexity=2.0, dead_codes=3)])
+    assert warnings == []
+    hook.log_stats(runner, [dict(usage=0.09, perplexity=2.0, dead_codes=7)])
+    assert len(warnings) == 1
+
+
+def test_codebook_health_warning_names_the_next_iteration():
+    """``runner.iter`` is the 0-based iteration that just ran: the message
+    gives its 1-based number; usage exactly at the floor is not below."""
+    hook = CodebookHealthHook(usage_floor=0.25)
+    runner, warnings = health_runner([], 41, 'health_message')
+    hook.log_stats(runner, [dict(usage=0.25, perplexity=4.0, dead_codes=6),
+                            dict(usage=0.125, perplexity=2.0, dead_codes=7)])
+    assert warnings == ['Codebook 1 usage 0.125 is below 0.25 at iteration '
+                        '42 (7 dead codes).']
+    assert runner.message_hub.get_scalar(
+        'train/codebook1_dead_codes').current() == 7.0
+
+
+# --------------------------------------------------------------------------
+# ReconstructionGridHook
+
+PAD, SIZE = 2, 4  # make_grid's padding, the stand-in images' side
+
+
+def image_value(k):
+    """The constant value of stand-in image ``k < 16`` (all distinct, none
+    half-way between two uint8 levels)."""
+    return -0.9 + 0.12 * k
+
+
+def loader(first, count, batch):
+    """Batches of constant images ``first .. first + count - 1``."""
+    values = [image_value(k) for k in range(first, first + count)]
+    return [dict(inputs=torch.tensor(values[i:i + batch]).view(-1, 1, 1, 1)
+                 .expand(-1, 3, SIZE, SIZE).clone())
+            for i in range(0, count, batch)]
+
+
+class GridModel(nn.Module):
+    """``reconstruct`` gives ``-images``; the preprocessor shifts the
+    images by 0.05 in training mode (a stand-in for training-time
+    augmentation) and counts its calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+        def preprocess(data, training=False):
+            self.calls += 1
+            return dict(inputs=data['inputs'] + (0.05 if training else 0.0))
+
+        self.data_preprocessor = preprocess
+
+    def reconstruct(self, images):
+        return -images
+
+
+def grid_runner(tmp_path, iteration=0, val=None, train=None, model=None):
+    added = []
+    return SimpleNamespace(
+        model=model or GridModel(), iter=iteration, work_dir=str(tmp_path),
+        val_loop=None if val is None else SimpleNamespace(dataloader=val),
+        train_dataloader=train if train is not None else loader(12, 4, 2),
+        visualizer=SimpleNamespace(add_image=lambda name, image, step:
+                                   added.append((name, image, step)))), added
+
+
+def cells(grid, rows, cols):
+    """The uint8 value at the centre of each grid cell, row by row."""
+    assert grid.shape == (rows * (SIZE + PAD) + PAD,
+                          cols * (SIZE + PAD) + PAD, 3)
+    return [[int(grid[PAD + r * (SIZE + PAD) + 1, PAD + c * (SIZE + PAD) + 1,
+                      0]) for c in range(cols)] for r in range(rows)]
+
+
+def pixel(value):
+    return round((value + 1) * 127.5)
+
+
+def expected_cells(values, pairs_per_row):
+    rows = []
+    for i in range(0, len(values), pairs_per_row):
+        row = []
+        for v in values[i:i + pairs_per_row]:
+            row += [pixel(v), pixel(-v)]
+        rows.append(row)
+    return rows
+
+
+def test_grid_defaults_eight_images_four_pairs_a_row(tmp_path):
+    runner, added = grid_runner(tmp_path, iteration=999,
+                                val=loader(0, 12, 3))
+    hook = ReconstructionGridHook()
+    hook.after_train_iter(runner, 0)
+    [(name, grid, step)] = added
+    assert (name, step) == ('reconstructions', 1000)
+    assert (tmp_path / 'vis' / 'iter_1000.png').is_file()
+    # the first 8 validation images (not the training ones), read without
+    # training-time preprocessing: 2 rows of 4 (original, -original) pairs
+    assert cells(grid, 2, 8) == expected_cells(
+        [image_value(k) for k in range(8)], 4)
+    # 8 images: three batches of 3 read, not a fourth
+    assert runner.model.calls == 3
+
+
+def test_grid_interval_1000_by_default(tmp_path):
+    runner, added = grid_runner(tmp_path, iteration=1000)
+    ReconstructionGridHook().after_train_iter(runner, 0)
+    assert added == []
+
+
+def test_grid_reads_only_the_batches_it_needs(tmp_path):
+    runner, added = grid_runner(tmp_path, val=loader(0, 12, 4))
+    hook = ReconstructionGridHook(num_samples=8, pairs_per_row=8)
+    hook.after_val_epoch(runner)
+    assert runner.model.calls == 2
+    assert cells(added[0][1], 1, 16) == expected_cells(
+        [image_value(k) for k in range(8)], 8)
+
+
+def test_grid_pairs_per_row_and_steps(tmp_path):
+    runner, added = grid_runner(tmp_path, iteration=5, val=loader(0, 5, 5))
+    hook = ReconstructionGridHook(interval=3, num_samples=5, pairs_per_row=2)
+    hook.after_train_iter(runner, 0)
+    hook.after_val_epoch(runner)
+    assert [(name, step) for name, _, step in added] == [
+        ('reconstructions', 6), ('reconstructions', 5)]
+    assert sorted(p.name for p in (tmp_path / 'vis').iterdir()) == [
+        'iter_6.png', 'val_iter_5.png']
+    expected = expected_cells([image_value(k) for k in range(5)], 2)
+    expected[-1] += [255, 255]  # the last row's empty cells: white padding
+    assert cells(added[0][1], 3, 4) == expected
+
+
+def test_grid_without_val_loop_uses_training_images(tmp_path):
+    runner, added = grid_runner(tmp_path)
+    ReconstructionGridHook(num_samples=1).after_val_epoch(runner)
+    assert cells(added[0][1], 1, 2) == expected_cells([image_value(12)], 4)
+
+
+def test_grid_interval_0_writes_only_after_validation(tmp_path):
+    runner, added = grid_runner(tmp_path, iteration=9, val=loader(0, 2, 2))
+    hook = ReconstructionGridHook(interval=0, num_samples=2)
+    for iteration in range(3):
+        runner.iter = iteration
+        hook.after_train_iter(runner, 0)
+    assert added == []
+    hook.after_val_epoch(runner)
+    assert [step for _, _, step in added] == [2]
+
+
+def test_grid_num_samples_must_be_positive():
+    assert ReconstructionGridHook(num_samples=1).num_samples == 1
+    with pytest.raises(ValueError, match='^num_samples must be >= 1, got 0$'):
+        ReconstructionGridHook(num_samples=0)
+
+
+def test_grid_unwraps_a_model_wrapper(tmp_path, monkeypatch):
+    class Wrapper(nn.Module):
+
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+    monkeypatch.setattr(
+        'fqzoo.engine.hooks.reconstruction_grid.is_model_wrapper',
+        lambda m: isinstance(m, Wrapper))
+    runner, added = grid_runner(tmp_path, val=loader(0, 2, 2),
+                                model=Wrapper(GridModel()))
+    ReconstructionGridHook(num_samples=2).after_val_epoch(runner)
+    assert cells(added[0][1], 1, 4) == expected_cells(
+        [image_value(0), image_value(1)], 4)
+
+
+# --------------------------------------------------------------------------
+# TokenLayoutHook
+
+
+def layout_model(codebook_sizes=(16, 12)):
+    """A stand-in model: grids of the image sizes seen, factor 4."""
+    return SimpleNamespace(token_layout=lambda sizes: dict(
+        codebook_sizes=list(codebook_sizes), downsample_factor=4,
+        grids={f'{h}x{w}': [h // 4, w // 4] for h, w in sizes}))
+
+
+def layout_runner(model, train=None, **extra):
+    loop = SimpleNamespace(dataloader=SimpleNamespace(dataset=train))
+    return SimpleNamespace(model=model, cfg=SimpleNamespace(filename='g.py'),
+                           _train_loop=loop, **extra)
+
+
+def test_loaded_grids_become_image_sizes_of_later_checkpoints():
+    hook = TokenLayoutHook()
+    run = layout_runner(layout_model(), _load_from='a.pth')
+    recorded = dict(codebook_sizes=[16, 12],
+                    grids={'16x16': [4, 4], '8x12': [2, 3]})
+    hook.after_load_checkpoint(run, dict(meta=dict(token_layout=recorded)))
+    assert hook.image_sizes == {(16, 16), (8, 12)}
+    checkpoint = {}
+    hook.before_save_checkpoint(run, checkpoint)
+    assert checkpoint['meta']['token_layout']['grids'] == {
+        '8x12': [2, 3], '16x16': [4, 4]}
+
+
+def test_checkpoints_without_a_layout_load_into_any_model():
+    hook = TokenLayoutHook()
+    hook.after_load_checkpoint(layout_runner(layout_model()),
+                               dict(meta=dict(seed=3)))
+    hook.after_load_checkpoint(layout_runner(layout_model()), {})
+    # a model without token_layout ignores a recorded one
+    hook.after_load_checkpoint(layout_runner(SimpleNamespace()), dict(
+        meta=dict(token_layout=dict(grids={'16x16': [4, 4]}))))
+    assert hook.image_sizes == set()
+
+
+def test_codes_without_a_data_root_are_named_by_split():
+    for codes in (SimpleNamespace(token_layout=dict(codebook_sizes=[32])),
+                  SimpleNamespace(token_layout=dict(codebook_sizes=[32]),
+                                  data_root='')):
+        with pytest.raises(ValueError) as err:
+            TokenLayoutHook().before_train(
+                layout_runner(layout_model(), train=codes))
+        assert str(err.value) == (
+            'the train codes and the model of g.py do not belong together: '
+            'their token layouts differ (codebook_sizes [32] in the train '
+            'codes, [16, 12] in the model of g.py)')
+
+
+def test_validation_batches_record_image_sizes_too():
+    hook = TokenLayoutHook()
+    hook.after_val_iter(None, 0, data_batch=dict(
+        inputs=[torch.ones(3, 8, 12), torch.ones(3, 16, 16)]))
+    hook.after_train_iter(None, 0, data_batch=dict(
+        inputs=torch.ones(2, 3, 4, 20)))
+    assert hook.image_sizes == {(8, 12), (16, 16), (4, 20)}
+
+
+# --------------------------------------------------------------------------
+# NonFiniteGuardHook
+
+
+def test_non_finite_message_lists_only_the_non_finite_losses():
+    """Logged losses are Python floats (float64): 1e39, beyond float32's
+    range, is finite; a loss of several values shows as 'non-finite'."""
+    hook = NonFiniteGuardHook(policy='skip', max_consecutive=3)
+    hook._guards = dict(autoencoder=SimpleNamespace(skipped='loss nan'),
+                        discriminator=SimpleNamespace(skipped=None))
+    warnings = []
+    runner = SimpleNamespace(iter=6, logger=SimpleNamespace(
+        warning=warnings.append))
+    hook.after_train_iter(runner, 0, outputs=dict(
+        loss_rec=torch.tensor(float('nan')), loss_big=1e39,
+        loss_pair=torch.tensor([1.0, float('-inf')]), acc=float('nan'),
+        loss_gan=float('inf')))
+    assert warnings == [
+        'Non-finite values at iteration 7: loss_rec=nan, '
+        'loss_pair=non-finite, loss_gan=inf; skipped the update of '
+        'autoencoder (loss nan). 1 consecutive iteration(s) skipped, '
+        'policy "skip", limit 3.']
+    assert hook._guards['autoencoder'].skipped is None
+
+
+# --------------------------------------------------------------------------
+# compat.load_from_local_safely
+
+
+def test_local_checkpoints_load_onto_the_map_location(tmp_path):
+    path = tmp_path / 'iter_1.pth'
+    torch.save(dict(state_dict={'w': torch.ones(2)}, meta=dict(iter=1)),
+               path)
+    checkpoint = load_from_local_safely(str(path), map_location='meta')
+    assert checkpoint['state_dict']['w'].device.type == 'meta'
+    assert checkpoint['meta'] == dict(iter=1)
+
+
+def test_safetensors_metadata_is_json_decoded_where_it_is_json(tmp_path):
+    path = tmp_path / 'model.safetensors'
+    layout = dict(codebook_sizes=[16, 12], grids={'16x16': [4, 4]})
+    save_file({'w': torch.arange(6.).view(2, 3)}, str(path), metadata=dict(
+        token_layout=json.dumps(layout), step='120', note='not {json'))
+    checkpoint = load_from_local_safely(str(path))
+    assert checkpoint['meta'] == dict(token_layout=layout, step=120,
+                                      note='not {json')
+    assert torch.equal(checkpoint['state_dict']['w'],
+                       torch.tensor([[0., 1., 2.], [3., 4., 5.]]))
+
+
+# --------------------------------------------------------------------------
+# TokenizerDistributedDataParallel
+
+
+class WrapModel(nn.Module):
+    """A None child first, a frozen child, a container of a trainable and
+    a frozen module, and a trainable child."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_module('absent', None)
+        self.frozen = nn.Linear(2, 2).requires_grad_(False)
+        self.heads = nn.ModuleList([nn.Linear(2, 3),
+                                    nn.Linear(3, 2).requires_grad_(False)])
+        self.body = nn.Linear(2, 2)
+        with torch.no_grad():
+            for i, p in enumerate(self.parameters()):
+                p.copy_(torch.arange(p.numel()).view(p.shape) * 0.1 + i)
+
+
+@pytest.fixture
+def process_group(tmp_path):
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/store',
+                            rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def ddp_children(model):
+    return [model.heads[0], model.body]
+
+
+def test_wrapper_wraps_trainable_children_after_a_none_child(process_group):
+    model = WrapModel()
+    TokenizerDistributedDataParallel(model)
+    assert isinstance(model.body, MMDistributedDataParallel)
+    assert isinstance(model.heads[0], MMDistributedDataParallel)
+    assert type(model.heads[1]) is nn.Linear
+    assert type(model.frozen) is nn.Linear
+    # DDP's defaults are broadcast_buffers=True; the wrapper's are False
+    for ddp in ddp_children(model):
+        assert ddp.broadcast_buffers is False
+        assert ddp.find_unused_parameters is False
+        assert ddp.gradient_as_bucket_view is False
+
+
+def test_wrapper_passes_its_arguments_to_every_ddp(process_group):
+    model = WrapModel()
+    TokenizerDistributedDataParallel(model, broadcast_buffers=True,
+                                     find_unused_parameters=True,
+                                     gradient_as_bucket_view=True)
+    for ddp in ddp_children(model):
+        assert ddp.broadcast_buffers is True
+        assert ddp.find_unused_parameters is True
+        assert ddp.gradient_as_bucket_view is True
+
+
+def test_wrapper_moves_every_child_with_get_device(process_group,
+                                                   monkeypatch):
+    """Every child goes through ``.to(get_device())``; a dtype stands in for
+    the device so that this shows on a CPU-only machine."""
+    monkeypatch.setattr('fqzoo.engine.model_wrapper.get_device',
+                        lambda: torch.float64)
+    model = WrapModel()
+    TokenizerDistributedDataParallel(model)
+    assert {n: p.dtype for n, p in model.named_parameters()} == {
+        n: torch.float64 for n, _ in WrapModel().named_parameters()
+        for n in [n.replace('body.', 'body.module.')
+                  .replace('heads.0.', 'heads.0.module.')]}
+
+
+def test_wrapper_loads_state_dicts_with_or_without_the_ddp_infix(
+        process_group):
+    model = WrapModel()
+    TokenizerDistributedDataParallel(model)
+    plain = WrapModel().state_dict()
+    state = {k: v * -2 for k, v in plain.items()}
+    # a checkpoint saved from MMEngine's own wrapper keeps the infix
+    infixed = {k.replace('body.', 'body.module.'): v for k, v in state.items()}
+    for checkpoint in (state, infixed):
+        model.load_state_dict({k: v * 0 for k, v in state.items()})
+        model.load_state_dict(checkpoint)
+        assert torch.equal(model.body.module.weight,
+                           -2 * WrapModel().body.weight.detach())
+        assert torch.equal(model.heads[0].module.bias,
+                           -2 * WrapModel().heads[0].bias.detach())
+    assert list(model.state_dict()) == list(plain)
+
+
+# --------------------------------------------------------------------------
+# AtomicCheckpointHook
+
+
+def checkpoint_runner(tmp_path):
+    """Saves write ``{out_dir}/{filename}`` holding the meta; each call is
+    recorded."""
+    saves = []
+
+    def save_checkpoint(out_dir, filename, *args, **kwargs):
+        saves.append((out_dir, filename, args, kwargs))
+        if not out_dir.startswith('remote://'):
+            with open(osp.join(out_dir, filename), 'w') as file:
+                file.write(json.dumps(kwargs['meta']))
+
+    return SimpleNamespace(
+        work_dir=str(tmp_path), save_checkpoint=save_checkpoint,
+        logger=SimpleNamespace(info=lambda message: None),
+        message_hub=MessageHub.get_instance(f'atomic_{next(HUBS)}')), saves
+
+
+class RemoteBackend:
+    """A stand-in for a remote storage backend (not ``LocalBackend``)."""
+
+    def __init__(self, files=()):
+        self.files = set(files)
+        self.removed = []
+
+    @staticmethod
+    def join_path(*parts):
+        return '/'.join(parts)
+
+    def isfile(self, path):
+        return path in self.files
+
+    def isdir(self, path):
+        return False
+
+    def remove(self, path):
+        self.removed.append(path)
+
+
+def test_remote_checkpoints_are_saved_as_mmengine_does(tmp_path):
+    runner, saves = checkpoint_runner(tmp_path)
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False)
+    hook.out_dir, hook.file_backend = 'remote://bucket/run', RemoteBackend()
+    hook._save_checkpoint_with_step(runner, 7, dict(note='m'))
+    [(out_dir, filename, args, kwargs)] = saves
+    assert (out_dir, filename, args) == ('remote://bucket/run',
+                                         'iter_7.pth', (None,))
+    assert kwargs['meta'] == dict(note='m') and kwargs['by_epoch'] is False
+    assert (tmp_path / 'last_checkpoint').read_text() == \
+        'remote://bucket/run/iter_7.pth'
+    assert runner.message_hub.get_info('last_ckpt') == \
+        'remote://bucket/run/iter_7.pth'
+
+
+def test_max_keep_ckpts_0_keeps_every_checkpoint(tmp_path):
+    runner, saves = checkpoint_runner(tmp_path)
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=0)
+    hook.before_train(runner)
+    for step in (2, 4, 6):
+        hook._save_checkpoint_with_step(runner, step, dict(step=step))
+    assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == [
+        'iter_2.pth', 'iter_4.pth', 'iter_6.pth']
+    assert (tmp_path / 'last_checkpoint').read_text() == \
+        str(tmp_path / 'iter_6.pth')
+
+
+@contextmanager
+def deadline(seconds):
+    """Fail instead of hanging when the body loops forever."""
+    def expired(*_):
+        raise TimeoutError(f'still running after {seconds} s')
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_oldest_checkpoints_go_only_after_the_new_one_is_recorded(tmp_path):
+    runner, saves = checkpoint_runner(tmp_path)
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=2)
+    hook.before_train(runner)
+    events = []
+    remove = hook.file_backend.remove
+
+    def recording_remove(path):
+        events.append((osp.basename(path), sorted(
+            p.name for p in tmp_path.glob('iter_*.pth')),
+            (tmp_path / 'last_checkpoint').read_text()))
+        remove(path)
+
+    hook.file_backend.remove = recording_remove
+    with deadline(5):
+        for step in (2, 4, 6, 6, 8):
+            hook._save_checkpoint_with_step(runner, step, dict(step=step))
+    assert [filename for _, filename, _, _ in saves] == [
+        'iter_2.pth', 'iter_4.pth', 'iter_6.pth', 'iter_6.pth', 'iter_8.pth']
+    assert events == [
+        ('iter_2.pth', ['iter_2.pth', 'iter_4.pth', 'iter_6.pth'],
+         str(tmp_path / 'iter_6.pth')),
+        ('iter_4.pth', ['iter_4.pth', 'iter_6.pth', 'iter_8.pth'],
+         str(tmp_path / 'iter_8.pth'))]
+    assert sorted(p.name for p in tmp_path.glob('iter_*.pth')) == [
+        'iter_6.pth', 'iter_8.pth']
+    # what a resumed run's hook reads back
+    assert runner.message_hub.get_info('keep_ckpt_ids') == [6, 8]
+    assert runner.message_hub.get_info('last_ckpt') == \
+        str(tmp_path / 'iter_8.pth')
