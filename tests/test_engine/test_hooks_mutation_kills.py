@@ -6,6 +6,7 @@ second; expected values are worked by hand from the docstrings.
 """
 import itertools
 import json
+import os
 import os.path as osp
 import signal
 from contextlib import contextmanager
@@ -298,6 +299,62 @@ def test_validation_batches_record_image_sizes_too():
     assert hook.image_sizes == {(8, 12), (16, 16), (4, 20)}
 
 
+def test_other_data_batches_record_nothing():
+    """Batches that are not dicts, and inputs without a shape, are skipped;
+    a single ``[3, H, W]`` image records its size."""
+    hook = TokenLayoutHook()
+    hook.after_train_iter(None, 0, data_batch=[torch.ones(2, 3, 8, 8)])
+    hook.after_train_iter(None, 0, data_batch=dict(
+        inputs=['a.png', None, torch.ones(3, 4, 6)]))
+    hook.after_val_iter(None, 0, data_batch=dict(inputs=torch.ones(3, 5, 7)))
+    assert hook.image_sizes == {(4, 6), (5, 7)}
+
+
+def test_layout_of_a_wrapped_model_is_recorded(monkeypatch):
+    class Wrapper:
+
+        def __init__(self, module):
+            self.module = module
+
+    monkeypatch.setattr('fqzoo.engine.hooks.token_layout.is_model_wrapper',
+                        lambda m: isinstance(m, Wrapper))
+    run = layout_runner(Wrapper(layout_model((8, 4))))
+    checkpoint = {}
+    TokenLayoutHook().before_save_checkpoint(run, checkpoint)
+    assert checkpoint['meta']['token_layout']['codebook_sizes'] == [8, 4]
+
+
+def test_every_split_is_checked_datasets_without_a_layout_skipped():
+    """Image datasets (no ``token_layout``) are skipped, later splits still
+    checked; codes without a ``tokenizer_checkpoint`` pass; a config
+    without a file name is 'the config'."""
+    good = SimpleNamespace(token_layout=dict(codebook_sizes=[16, 12]))
+    bad = SimpleNamespace(token_layout=dict(codebook_sizes=[32]))
+
+    def loop(dataset):
+        return SimpleNamespace(dataloader=SimpleNamespace(dataset=dataset))
+
+    hook = TokenLayoutHook()
+    hook.before_train(SimpleNamespace(
+        model=layout_model(), cfg=SimpleNamespace(filename='g.py'),
+        _train_loop=loop(SimpleNamespace()), _val_loop=loop(good)))
+    assert hook.codes_layout == good.token_layout
+    assert hook.tokenizer is None
+    for train, split in ((SimpleNamespace(), 'test'), (good, 'test'),
+                         (SimpleNamespace(), 'val')):
+        run = SimpleNamespace(
+            model=layout_model(), cfg=SimpleNamespace(),
+            _train_loop=loop(train),
+            _val_loop=loop(bad if split == 'val' else None),
+            _test_loop=loop(bad if split == 'test' else None))
+        with pytest.raises(ValueError) as err:
+            TokenLayoutHook().before_train(run)
+        assert str(err.value) == (
+            f'the {split} codes and the model of the config do not belong '
+            'together: their token layouts differ (codebook_sizes [32] in '
+            f'the {split} codes, [16, 12] in the model of the config)')
+
+
 # --------------------------------------------------------------------------
 # NonFiniteGuardHook
 
@@ -441,16 +498,23 @@ def test_wrapper_loads_state_dicts_with_or_without_the_ddp_infix(
 # AtomicCheckpointHook
 
 
-def checkpoint_runner(tmp_path):
-    """Saves write ``{out_dir}/{filename}`` holding the meta; each call is
-    recorded."""
+def checkpoint_runner(tmp_path, folders=False):
+    """Saves write ``{out_dir}/{filename}`` holding the meta (a folder
+    holding ``meta.json`` with ``folders``, as DeepSpeed saves); each call
+    is recorded."""
     saves = []
 
-    def save_checkpoint(out_dir, filename, *args, **kwargs):
-        saves.append((out_dir, filename, args, kwargs))
-        if not out_dir.startswith('remote://'):
-            with open(osp.join(out_dir, filename), 'w') as file:
-                file.write(json.dumps(kwargs['meta']))
+    def save_checkpoint(out_dir, filename, file_client_args=None, **kwargs):
+        saves.append((out_dir, filename, dict(
+            file_client_args=file_client_args, **kwargs)))
+        if out_dir.startswith('remote://'):
+            return
+        path = osp.join(out_dir, filename)
+        if folders:
+            os.mkdir(path)
+            path = osp.join(path, 'meta.json')
+        with open(path, 'w') as file:
+            file.write(json.dumps(kwargs['meta']))
 
     return SimpleNamespace(
         work_dir=str(tmp_path), save_checkpoint=save_checkpoint,
@@ -484,9 +548,8 @@ def test_remote_checkpoints_are_saved_as_mmengine_does(tmp_path):
     hook = AtomicCheckpointHook(interval=1, by_epoch=False)
     hook.out_dir, hook.file_backend = 'remote://bucket/run', RemoteBackend()
     hook._save_checkpoint_with_step(runner, 7, dict(note='m'))
-    [(out_dir, filename, args, kwargs)] = saves
-    assert (out_dir, filename, args) == ('remote://bucket/run',
-                                         'iter_7.pth', (None,))
+    [(out_dir, filename, kwargs)] = saves
+    assert (out_dir, filename) == ('remote://bucket/run', 'iter_7.pth')
     assert kwargs['meta'] == dict(note='m') and kwargs['by_epoch'] is False
     assert (tmp_path / 'last_checkpoint').read_text() == \
         'remote://bucket/run/iter_7.pth'
@@ -538,7 +601,7 @@ def test_oldest_checkpoints_go_only_after_the_new_one_is_recorded(tmp_path):
     with deadline(5):
         for step in (2, 4, 6, 6, 8):
             hook._save_checkpoint_with_step(runner, step, dict(step=step))
-    assert [filename for _, filename, _, _ in saves] == [
+    assert [filename for _, filename, _ in saves] == [
         'iter_2.pth', 'iter_4.pth', 'iter_6.pth', 'iter_6.pth', 'iter_8.pth']
     assert events == [
         ('iter_2.pth', ['iter_2.pth', 'iter_4.pth', 'iter_6.pth'],
@@ -551,3 +614,41 @@ def test_oldest_checkpoints_go_only_after_the_new_one_is_recorded(tmp_path):
     assert runner.message_hub.get_info('keep_ckpt_ids') == [6, 8]
     assert runner.message_hub.get_info('last_ckpt') == \
         str(tmp_path / 'iter_8.pth')
+
+
+def test_local_saves_pass_the_hook_arguments_to_the_runner(tmp_path):
+    """As MMEngine's hook: save_optimizer, save_param_scheduler, by_epoch,
+    backend_args and any extra keyword reach ``runner.save_checkpoint``
+    (the defaults save the optimizer and the schedulers)."""
+    runner, saves = checkpoint_runner(tmp_path)
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False)
+    hook.before_train(runner)
+    hook._save_checkpoint_with_step(runner, 3, dict(step=3))
+    assert saves[-1] == (str(tmp_path), 'iter_3.pth', dict(
+        file_client_args=None, save_optimizer=True,
+        save_param_scheduler=True, meta=dict(step=3), by_epoch=False,
+        backend_args=None))
+    local = dict(backend='local')
+    hook = AtomicCheckpointHook(interval=1, by_epoch=True,
+                                save_optimizer=False,
+                                save_param_scheduler=False,
+                                backend_args=local, compress=True)
+    hook.before_train(runner)
+    hook._save_checkpoint_with_step(runner, 2, dict(epoch=2))
+    assert saves[-1] == (str(tmp_path), 'epoch_2.pth', dict(
+        file_client_args=None, save_optimizer=False,
+        save_param_scheduler=False, meta=dict(epoch=2), by_epoch=True,
+        backend_args=local, compress=True))
+    assert (tmp_path / 'last_checkpoint').read_text() == \
+        str(tmp_path / 'epoch_2.pth')
+
+
+def test_checkpoint_folders_beyond_max_keep_ckpts_are_removed(tmp_path):
+    runner, _ = checkpoint_runner(tmp_path, folders=True)
+    hook = AtomicCheckpointHook(interval=1, by_epoch=False, max_keep_ckpts=1)
+    hook.before_train(runner)
+    with deadline(5):
+        for step in (1, 2):
+            hook._save_checkpoint_with_step(runner, step, dict(step=step))
+    assert [p.name for p in tmp_path.glob('iter_*')] == ['iter_2.pth']
+    assert (tmp_path / 'iter_2.pth' / 'meta.json').is_file()
