@@ -4,11 +4,13 @@ pinned down (docs/testing.md lists the mutants these tests kill).
 Stand-in runners (``SimpleNamespace``) keep every test well under a
 second; expected values are worked by hand from the docstrings.
 """
+import importlib.metadata
 import itertools
 import json
 import os
 import os.path as osp
 import signal
+import sys
 from contextlib import contextmanager
 from types import SimpleNamespace
 
@@ -21,7 +23,11 @@ from safetensors.torch import save_file
 from torch import nn
 
 from fqzoo.engine import TokenizerDistributedDataParallel
-from fqzoo.engine.compat import load_from_local_safely
+from fqzoo.engine.compat import (
+    collect_env_lightly,
+    format_code_once,
+    load_from_local_safely,
+)
 from fqzoo.engine.hooks import (
     AtomicCheckpointHook,
     NonFiniteGuardHook,
@@ -29,6 +35,7 @@ from fqzoo.engine.hooks import (
     TokenLayoutHook,
 )
 from fqzoo.engine.hooks.codebook_health import CodebookHealthHook
+from fqzoo.engine.optim_constructor import TokenizerOptimWrapperConstructor
 
 HUBS = itertools.count()  # a new MessageHub for each use
 
@@ -405,6 +412,54 @@ def test_safetensors_metadata_is_json_decoded_where_it_is_json(tmp_path):
                        torch.tensor([[0., 1., 2.], [3., 4., 5.]]))
 
 
+class BlockImport:
+    """A meta path finder refusing to import ``name``."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname == self.name:
+            raise ModuleNotFoundError(f'No module named {fullname!r}')
+        return None
+
+
+def test_environment_table_reads_torchvision_version_without_import(
+        monkeypatch):
+    """torchvision not imported: its ``TorchVision`` entry is the installed
+    distribution's version, and torchvision stays unimported (an import
+    would fail here)."""
+    monkeypatch.delitem(sys.modules, 'torchvision', raising=False)
+    monkeypatch.setattr(sys, 'meta_path',
+                        [BlockImport('torchvision'), *sys.meta_path])
+    env = collect_env_lightly()
+    assert env['TorchVision'] == importlib.metadata.version('torchvision')
+    assert 'torchvision' not in sys.modules
+    assert env['PyTorch'] == torch.__version__
+
+
+def test_environment_table_with_torchvision_imported_uses_it():
+    torchvision = pytest.importorskip('torchvision')
+    env = collect_env_lightly()
+    assert env['TorchVision'] == torchvision.__version__
+    assert sys.modules['torchvision'] is torchvision
+
+
+def test_format_code_once_takes_a_named_style():
+    """A style name (not a dict) is passed on as it is."""
+    text = 'x = dict(a = 1,b=[1,2])\n'
+    formatted = format_code_once(text, 'pep8')
+    assert formatted == format_code_once.yapf_format_code(
+        text, style_config='pep8')
+    assert formatted[0] == 'x = dict(a=1, b=[1, 2])\n'
+    # a style dict (MMEngine's call): its settings apply
+    narrow = dict(based_on_style='pep8', column_limit=16)
+    formatted = format_code_once(text, narrow)
+    assert formatted == format_code_once.yapf_format_code(
+        text, style_config=narrow)
+    assert formatted[0] == 'x = dict(\n    a=1,\n    b=[1, 2])\n'
+
+
 # --------------------------------------------------------------------------
 # TokenizerDistributedDataParallel
 
@@ -652,3 +707,84 @@ def test_checkpoint_folders_beyond_max_keep_ckpts_are_removed(tmp_path):
             hook._save_checkpoint_with_step(runner, step, dict(step=step))
     assert [p.name for p in tmp_path.glob('iter_*')] == ['iter_2.pth']
     assert (tmp_path / 'iter_2.pth' / 'meta.json').is_file()
+
+
+# --------------------------------------------------------------------------
+# TokenizerOptimWrapperConstructor
+
+
+class GanModel(nn.Module):
+
+    def __init__(self, discriminator=True):
+        super().__init__()
+        self.encoder = nn.Linear(2, 2)
+        self.decoder = nn.Linear(2, 2)
+        if discriminator:
+            self.discriminator = nn.Linear(2, 1)
+
+
+def param_groups(wrapper):
+    """``(lr, ids of the parameters)`` of each group."""
+    return [(group['lr'], {id(p) for p in group['params']})
+            for group in wrapper.optimizer.param_groups]
+
+
+def ids(*modules):
+    return {id(p) for m in modules for p in m.parameters()}
+
+
+def test_optimizers_split_the_discriminator_from_the_rest(monkeypatch):
+    class Wrapper:
+
+        def __init__(self, module):
+            self.module = module
+
+    monkeypatch.setattr('fqzoo.engine.optim_constructor.is_model_wrapper',
+                        lambda m: isinstance(m, Wrapper))
+    model = GanModel()
+    wrappers = TokenizerOptimWrapperConstructor(dict(
+        autoencoder=dict(optimizer=dict(type='SGD', lr=0.1),
+                         paramwise_cfg=dict(custom_keys=dict(
+                             decoder=dict(lr_mult=0.5)))),
+        discriminator=dict(optimizer=dict(type='SGD', lr=0.3))))(
+            Wrapper(model))
+    assert sorted(wrappers.keys()) == ['autoencoder', 'discriminator']
+    # DefaultOptimWrapperConstructor gives each parameter its own group
+    # when paramwise_cfg is set; lr_mult applies to the decoder's
+    groups = param_groups(wrappers['autoencoder'])
+    assert {i for _, group in groups for i in group} == \
+        ids(model.encoder, model.decoder)
+    assert sorted(lr for lr, group in groups
+                  if group <= ids(model.decoder)) == [0.05, 0.05]
+    assert sorted(lr for lr, group in groups
+                  if group <= ids(model.encoder)) == [0.1, 0.1]
+    assert param_groups(wrappers['discriminator']) == [
+        (0.3, ids(model.discriminator))]
+
+
+def test_a_model_without_discriminator_gets_one_optimizer():
+    model = GanModel(discriminator=False)
+    wrappers = TokenizerOptimWrapperConstructor(dict(
+        autoencoder=dict(optimizer=dict(type='SGD', lr=0.2))))(model)
+    assert list(wrappers.keys()) == ['autoencoder']
+    assert param_groups(wrappers['autoencoder']) == [
+        (0.2, ids(model.encoder, model.decoder))]
+
+
+def test_optim_wrapper_entries_are_checked():
+    sgd = dict(optimizer=dict(type='SGD', lr=0.1))
+    for cfg in (dict(autoencoder=sgd, generator=sgd),
+                dict(discriminator=sgd)):
+        with pytest.raises(KeyError) as err:
+            TokenizerOptimWrapperConstructor(cfg)
+        assert err.value.args == (
+            'optim_wrapper needs an "autoencoder" entry and may have a '
+            f'"discriminator" entry; got {sorted(cfg)}',)
+    with pytest.raises(ValueError, match=r'^paramwise_cfg is not supported '
+                       r'here; set it inside each entry$'):
+        TokenizerOptimWrapperConstructor(dict(autoencoder=sgd),
+                                         paramwise_cfg={})
+    with pytest.raises(KeyError) as err:
+        TokenizerOptimWrapperConstructor(dict(autoencoder=sgd))(GanModel())
+    assert err.value.args == ('the model has a discriminator: optim_wrapper '
+                              'needs a "discriminator" entry',)
