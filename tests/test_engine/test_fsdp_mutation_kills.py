@@ -167,9 +167,10 @@ def test_other_launchers_keep_mmengine_setup(no_cuda, no_process_group,
 def test_torchrun_job_with_cuda_keeps_mmengine_setup(monkeypatch,
                                                      no_process_group,
                                                      init_dist_calls):
+    # built first: a new MMEngine logger asks for the CUDA device's id
+    strategy = TokenizerFSDPStrategy()
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    TokenizerFSDPStrategy()._setup_distributed('pytorch', 'gloo',
-                                               timeout=60)
+    strategy._setup_distributed('pytorch', 'gloo', timeout=60)
     assert init_dist_calls == [(('pytorch', 'gloo'), dict(timeout=60))]
     assert not dist.is_initialized()
 
