@@ -14,6 +14,7 @@ import sys
 from contextlib import contextmanager
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -32,9 +33,11 @@ from fqzoo.engine.hooks import (
     AtomicCheckpointHook,
     NonFiniteGuardHook,
     ReconstructionGridHook,
+    SafeCheckpointHook,
     TokenLayoutHook,
 )
 from fqzoo.engine.hooks.codebook_health import CodebookHealthHook
+from fqzoo.engine.hooks.random_state import RandomStateHook
 from fqzoo.engine.optim_constructor import TokenizerOptimWrapperConstructor
 
 HUBS = itertools.count()  # a new MessageHub for each use
@@ -788,3 +791,85 @@ def test_optim_wrapper_entries_are_checked():
         TokenizerOptimWrapperConstructor(dict(autoencoder=sgd))(GanModel())
     assert err.value.args == ('the model has a discriminator: optim_wrapper '
                               'needs a "discriminator" entry',)
+
+
+# --------------------------------------------------------------------------
+# RandomStateHook
+
+
+def test_random_state_is_restored_only_at_its_iteration():
+    hook = RandomStateHook()
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    hook.before_train_iter(SimpleNamespace(iter=0), 0)  # nothing loaded
+    assert torch.equal(torch.rand(3), expected)
+    checkpoint = dict(meta=dict(iter=7))
+    hook.before_save_checkpoint(None, checkpoint)
+    at_save = torch.rand(3)
+    hook.after_load_checkpoint(None, checkpoint)
+    torch.manual_seed(9)
+    expected = torch.rand(2)
+    torch.manual_seed(9)
+    hook.before_train_iter(SimpleNamespace(iter=3), 0)  # another iteration
+    assert torch.equal(torch.rand(2), expected)
+    # the state was for the first iteration after loading only
+    torch.manual_seed(9)
+    hook.before_train_iter(SimpleNamespace(iter=7), 0)
+    assert torch.equal(torch.rand(2), expected)
+    hook.after_load_checkpoint(None, checkpoint)
+    hook.before_train_iter(SimpleNamespace(iter=7), 0)
+    assert torch.equal(torch.rand(3), at_save)
+
+
+def test_cuda_generators_are_saved_and_restored(monkeypatch):
+    """With CUDA (stood in for here), every device's generator state is
+    saved and restored as CPU byte tensors; a resume without CUDA skips
+    them."""
+    states = [torch.arange(8, dtype=torch.uint8),
+              torch.arange(8, 16, dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'get_rng_state_all',
+                        lambda: [s.clone() for s in states])
+    monkeypatch.setattr(torch.cuda, 'set_rng_state_all', restored.append)
+    hook = RandomStateHook()
+    checkpoint = dict(meta=dict(iter=4))
+    hook.before_save_checkpoint(None, checkpoint)
+    saved = checkpoint['random_state']['cuda']
+    assert len(saved) == 2 and all(map(torch.equal, saved, states))
+    hook.after_load_checkpoint(None, checkpoint)
+    hook.before_train_iter(SimpleNamespace(iter=4), 0)
+    [restored_states] = restored
+    assert len(restored_states) == 2
+    assert all(map(torch.equal, restored_states, states))
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    hook.after_load_checkpoint(None, checkpoint)
+    hook.before_train_iter(SimpleNamespace(iter=4), 0)
+    assert len(restored) == 1
+
+
+# --------------------------------------------------------------------------
+# SafeCheckpointHook
+
+
+def test_safe_checkpoint_converts_all_but_the_state_dict():
+    model = nn.BatchNorm1d(2)
+    state_dict = model.state_dict()
+    hub = MessageHub.get_instance(f'safe_{next(HUBS)}')
+    hub.update_scalar('train/loss', np.float32(0.5))
+    hub.update_info('iter', np.int64(3))
+    checkpoint = dict(state_dict=state_dict,
+                      meta=dict(seed=np.int64(4), lrs=np.array([0.5, 0.25])),
+                      message_hub=hub.state_dict())
+    SafeCheckpointHook().before_save_checkpoint(None, checkpoint)
+    # the state dict as it was, with the module versions load_state_dict
+    # reads
+    assert checkpoint['state_dict'] is state_dict
+    assert checkpoint['state_dict']._metadata[''] == dict(version=2)
+    meta = checkpoint['meta']
+    assert meta == dict(seed=4, lrs=[0.5, 0.25])
+    assert type(meta['seed']) is int and type(meta['lrs']) is list
+    assert checkpoint['message_hub']['log_scalars']['train/loss'] == dict(
+        log_history=[0.5], count_history=[1], max_length=1000000)
+    assert checkpoint['message_hub']['runtime_info']['iter'] == 3
