@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 from mmengine.logging import MessageHub
 from mmengine.model import MMDistributedDataParallel
+from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
 from safetensors.torch import save_file
 from torch import nn
 
@@ -37,6 +38,7 @@ from fqzoo.engine.hooks import (
     TokenLayoutHook,
 )
 from fqzoo.engine.hooks.codebook_health import CodebookHealthHook
+from fqzoo.engine.hooks.non_finite import NonFiniteError, _StepGuard
 from fqzoo.engine.hooks.random_state import RandomStateHook
 from fqzoo.engine.optim_constructor import TokenizerOptimWrapperConstructor
 
@@ -873,3 +875,288 @@ def test_safe_checkpoint_converts_all_but_the_state_dict():
     assert checkpoint['message_hub']['log_scalars']['train/loss'] == dict(
         log_history=[0.5], count_history=[1], max_length=1000000)
     assert checkpoint['message_hub']['runtime_info']['iter'] == 3
+
+
+# --------------------------------------------------------------------------
+# NonFiniteGuardHook: the step guard and the policies
+
+
+def sgd(model, lr=0.5):
+    return OptimWrapper(torch.optim.SGD(model.parameters(), lr=lr))
+
+
+def guarded(model, check_grads=True):
+    wrapper = sgd(model)
+    names = {id(p): name for name, p in model.named_parameters()}
+    return wrapper, _StepGuard(wrapper, names, check_grads)
+
+
+def linear():
+    model = nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, -1.0]]))
+        model.bias.fill_(0.25)
+    return model
+
+
+X = torch.tensor([[1.0, 2.0]])
+
+
+def test_step_guard_applies_finite_steps_and_skips_a_nan_loss():
+    model = linear()
+    wrapper, guard = guarded(model)
+    wrapper.update_params(model(X).sum() * float('nan'))
+    assert guard.skipped == 'loss nan'
+    assert torch.equal(model.weight, torch.tensor([[1.0, -1.0]]))
+    guard.skipped = None
+    # d(w.x + b)/dw = x, d/db = 1; SGD lr 0.5
+    wrapper.update_params(model(X).sum())
+    assert guard.skipped is None
+    assert torch.equal(model.weight.detach(), torch.tensor([[0.5, -2.0]]))
+    assert torch.equal(model.bias.detach(), torch.tensor([-0.25]))
+
+
+def test_step_guard_names_non_finite_gradients():
+    model = nn.Sequential(*[nn.Linear(1, 1) for _ in range(4)])
+    wrapper, guard = guarded(model)
+    for p in model.parameters():
+        p.grad = torch.full_like(p, float('inf'))
+    model[3].bias.grad = torch.ones(1)
+    wrapper.step()
+    assert guard.skipped == ('gradients of 0.weight, 0.bias, 1.weight, '
+                             '1.bias, 2.weight and 2 more')
+    model = linear()
+    wrapper, guard = guarded(model)
+    model.weight.grad = torch.tensor([[0.0, float('nan')]])
+    model.bias.grad = torch.ones(1)
+    wrapper.step()
+    assert guard.skipped == 'gradients of weight'
+    assert torch.equal(model.bias.detach(), torch.tensor([0.25]))
+
+
+def test_step_guard_without_gradient_checks_steps_on_nan_gradients():
+    model = linear()
+    wrapper, guard = guarded(model, check_grads=False)
+    model.weight.grad = torch.tensor([[0.0, float('nan')]])
+    model.bias.grad = torch.ones(1)
+    wrapper.step()
+    assert guard.skipped is None
+    assert torch.equal(model.bias.detach(), torch.tensor([-0.25]))
+
+
+def test_step_guard_passes_keyword_arguments_on():
+    model = linear()
+    wrapper, guard = guarded(model)
+    loss = (model(X) ** 2).sum()
+    wrapper.backward(loss, retain_graph=True)
+    wrapper.backward(loss)  # the graph was kept
+    # (w.x + b)^2 = (-1 + 0.25)^2: d/db = 2 * -0.75, twice
+    assert torch.equal(model.bias.grad, torch.tensor([-3.0]))
+    calls = []
+    wrapper.step(closure=lambda: calls.append('closure'))
+    assert calls == ['closure'] and guard.skipped is None
+    assert torch.equal(model.bias.detach(), torch.tensor([1.75]))
+
+
+def test_step_guard_skips_with_the_other_ranks(monkeypatch):
+    """The decision is a MAX all-reduce over ranks (a stand-in reduce
+    here: another rank saw a NaN)."""
+    import fqzoo.engine.hooks.non_finite as non_finite
+    ops = []
+
+    def all_reduce(tensor, op):
+        ops.append((tensor.dtype, op))
+        tensor.fill_(1)
+
+    monkeypatch.setattr(non_finite.torch_dist, 'is_initialized', lambda: True)
+    monkeypatch.setattr(non_finite.torch_dist, 'all_reduce', all_reduce)
+    model = linear()
+    wrapper, guard = guarded(model)
+    wrapper.update_params(model(X).sum())
+    assert guard.skipped == 'on another rank'
+    assert ops == [(torch.int32, dist.ReduceOp.MAX)]
+    assert torch.equal(model.weight, torch.tensor([[1.0, -1.0]]))
+
+
+def test_step_guard_of_an_empty_optimizer():
+    wrapper = OptimWrapper(torch.optim.SGD([torch.zeros(0)], lr=1.0))
+    wrapper.optimizer.param_groups[0]['params'] = []
+    guard = _StepGuard(wrapper, {}, True)
+    wrapper.backward(torch.tensor(float('-inf'), requires_grad=True))
+    wrapper.step()
+    assert guard.skipped == 'loss -inf'
+
+
+def guard_runner(tmp_path, optim_wrapper, model=None, rank=0):
+    warnings, saves = [], []
+    return SimpleNamespace(
+        model=model or linear(), optim_wrapper=optim_wrapper, iter=0,
+        work_dir=str(tmp_path), rank=rank,
+        logger=SimpleNamespace(warning=warnings.append),
+        save_checkpoint=lambda *args, **kwargs: saves.append((args, kwargs)),
+    ), warnings, saves
+
+
+def test_guard_hook_defaults_skip_and_stop_after_10(tmp_path):
+    model = linear()
+    runner, warnings, saves = guard_runner(tmp_path, sgd(model), model)
+    hook = NonFiniteGuardHook()
+    hook.before_train(runner)
+    assert list(hook._guards) == ['optimizer']
+    for iteration in range(9):
+        runner.iter = iteration
+        runner.optim_wrapper.update_params(model(X).sum() * float('nan'))
+        hook.after_train_iter(runner, 0, outputs=dict(loss=float('nan')))
+    assert len(warnings) == 9 and saves == []
+    assert warnings[-1].endswith('9 consecutive iteration(s) skipped, '
+                                 'policy "skip", limit 10.')
+    runner.iter = 9
+    runner.optim_wrapper.update_params(model(X).sum() * float('nan'))
+    with pytest.raises(NonFiniteError) as err:
+        hook.after_train_iter(runner, 0, outputs=dict(loss=float('nan')))
+    path = osp.join(str(tmp_path), 'iter_10.pth')
+    assert str(err.value) == (
+        'Non-finite values at iteration 10: loss=nan; skipped the update '
+        'of optimizer (loss nan). 10 consecutive iteration(s) skipped, '
+        'policy "skip", limit 10. Training stopped; saved the weights '
+        f'from before the bad update(s) to {path}. Lower the learning '
+        'rate, clip gradients or check the data, then resume with '
+        '--resume.')
+    [((work_dir, filename), kwargs)] = saves
+    assert (work_dir, filename) == (str(tmp_path), 'iter_10.pth')
+    assert not kwargs['by_epoch']  # iteration-based
+    assert (tmp_path / 'last_checkpoint').read_text() == path
+
+
+def test_guard_hook_counts_only_consecutive_skips(tmp_path):
+    model = linear()
+    runner, warnings, _ = guard_runner(tmp_path, sgd(model), model)
+    hook = NonFiniteGuardHook(max_consecutive=2)
+    hook.before_train(runner)
+    for loss in (float('nan'), 1.0, float('nan')):
+        runner.optim_wrapper.update_params(model(X).sum() * loss)
+        hook.after_train_iter(runner, 0, outputs={})
+    assert hook.consecutive == 1 and len(warnings) == 2
+    assert warnings[0] == (
+        'Non-finite values at iteration 1: no non-finite loss in the '
+        'outputs; skipped the update of optimizer (loss nan). 1 '
+        'consecutive iteration(s) skipped, policy "skip", limit 2.')
+
+
+def test_guard_hook_stop_saves_on_rank_0_only(tmp_path):
+    model = linear()
+    runner, warnings, saves = guard_runner(tmp_path, sgd(model), model,
+                                           rank=1)
+    runner.iter = 4
+    hook = NonFiniteGuardHook(policy='stop')
+    hook.before_train(runner)
+    runner.optim_wrapper.update_params(model(X).sum() * float('inf'))
+    with pytest.raises(NonFiniteError, match='Training stopped'):
+        hook.after_train_iter(runner, 0)
+    assert [args for args, _ in saves] == [(str(tmp_path), 'iter_5.pth')]
+    assert not (tmp_path / 'last_checkpoint').exists()
+
+
+def test_guard_hook_raise_policy_raises_the_warning(tmp_path):
+    model = linear()
+    runner, warnings, saves = guard_runner(tmp_path, sgd(model), model)
+    hook = NonFiniteGuardHook(policy='raise')
+    hook.before_train(runner)
+    runner.optim_wrapper.update_params(model(X).sum() * float('inf'))
+    with pytest.raises(NonFiniteError) as err:
+        hook.after_train_iter(runner, 0, outputs=dict(loss=float('inf')))
+    assert [str(err.value)] == warnings and saves == []
+
+
+def test_guard_hook_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"^policy must be one of \('skip', "
+                       r"'stop', 'raise'\), got \"halt\"$"):
+        NonFiniteGuardHook(policy='halt')
+    with pytest.raises(ValueError,
+                       match='^max_consecutive must be >= 1, got 0$'):
+        NonFiniteGuardHook(max_consecutive=0)
+    assert NonFiniteGuardHook(policy='stop', max_consecutive=1).policy == \
+        'stop'
+
+
+def test_guard_hook_guards_every_wrapper_once(tmp_path, monkeypatch):
+    """Both optimizers of a GAN tokenizer, named in the messages by the
+    unwrapped model's parameter names; AMP wrappers check losses only;
+    a second before_train keeps the guards."""
+    class Wrapper:
+
+        def __init__(self, module):
+            self.module = module
+
+    monkeypatch.setattr('fqzoo.engine.hooks.non_finite.is_model_wrapper',
+                        lambda m: isinstance(m, Wrapper))
+    model = GanModel()
+    amp = AmpOptimWrapper.__new__(AmpOptimWrapper)  # needs a GPU to build
+    OptimWrapper.__init__(amp, torch.optim.SGD(
+        model.discriminator.parameters(), lr=0.5))
+    wrappers = OptimWrapperDict(autoencoder=sgd(model.encoder),
+                                discriminator=amp)
+    runner, _, _ = guard_runner(tmp_path, wrappers, Wrapper(model))
+    hook = NonFiniteGuardHook()
+    hook.before_train(runner)
+    guards = dict(hook._guards)
+    assert list(guards) == ['autoencoder', 'discriminator']
+    assert guards['autoencoder'].check_grads is True
+    assert guards['discriminator'].check_grads is False
+    hook.before_train(runner)
+    assert hook._guards == guards
+    model.encoder.weight.grad = torch.full((2, 2), float('nan'))
+    wrappers['autoencoder'].step()
+    assert guards['autoencoder'].skipped == 'gradients of encoder.weight'
+    runner.optim_wrapper = OptimWrapperDict(autoencoder=sgd(model.encoder),
+                                            discriminator=amp)
+    hook.before_train(runner)
+    assert hook._guards['autoencoder'] is not guards['autoencoder']
+    assert hook._guards['discriminator'] is guards['discriminator']
+    guards = dict(hook._guards)
+    runner.optim_wrapper = OptimWrapperDict(
+        autoencoder=runner.optim_wrapper['autoencoder'],
+        discriminator=sgd(model.discriminator))
+    hook.before_train(runner)
+    assert hook._guards['autoencoder'] is guards['autoencoder']
+    assert hook._guards['discriminator'].wrapper is \
+        runner.optim_wrapper['discriminator']
+    # both skipped in one iteration: both named
+    model.discriminator.weight.grad = torch.full((1, 2), float('inf'))
+    model.encoder.weight.grad = torch.full((2, 2), float('nan'))
+    runner.optim_wrapper['discriminator'].step()
+    runner.optim_wrapper['autoencoder'].step()
+    warnings = []
+    runner.logger = SimpleNamespace(warning=warnings.append)
+    hook.after_train_iter(runner, 0, outputs=dict(loss_gan=1.0))
+    assert warnings == [
+        'Non-finite values at iteration 1: no non-finite loss in the '
+        'outputs; skipped the update of autoencoder (gradients of '
+        'encoder.weight), discriminator (gradients of '
+        'discriminator.weight). 1 consecutive iteration(s) skipped, '
+        'policy "skip", limit 10.']
+
+
+def test_step_guard_messages_list_losses_and_up_to_5_names():
+    model = nn.Sequential(*[nn.Linear(1, 1, bias=False) for _ in range(6)])
+    wrapper, guard = guarded(model)
+    wrapper.backward(model(torch.ones(1, 1)).sum() * float('nan'))
+    wrapper.backward(torch.tensor(float('inf'), requires_grad=True))
+    wrapper.step()
+    assert guard.skipped == 'loss nan, inf'
+    for count, more in ((5, ''), (6, ' and 1 more')):
+        for i, p in enumerate(model.parameters()):
+            p.grad = torch.full_like(p, float('nan') if i < count else 0.0)
+        wrapper.step()
+        assert guard.skipped == ('gradients of 0.weight, 1.weight, '
+                                 f'2.weight, 3.weight, 4.weight{more}')
+    # a parameter the model does not name (a loss's own, say)
+    single = nn.Parameter(torch.ones(2))
+    wrapper = OptimWrapper(torch.optim.SGD([single], lr=0.5))
+    guard = _StepGuard(wrapper, {}, True)
+    single.grad = torch.tensor([1.0, float('nan')])
+    wrapper.step()
+    assert guard.skipped == 'gradients of ?'
+    single.grad = torch.tensor([1.0, -1.0])
+    wrapper.step()
+    assert torch.equal(single.detach(), torch.tensor([0.5, 1.5]))
