@@ -978,6 +978,32 @@ def test_step_guard_skips_with_the_other_ranks(monkeypatch):
     assert torch.equal(model.weight, torch.tensor([[1.0, -1.0]]))
 
 
+@pytest.mark.parametrize('device', [
+    'cpu', pytest.param('cuda', marks=pytest.mark.skipif(
+        not torch.cuda.is_available(), reason='needs a GPU'))])
+def test_step_guard_reduces_its_flag_on_the_parameters_device(monkeypatch,
+                                                              device):
+    """NCCL reduces GPU tensors only: the flag the ranks all-reduce lives
+    on the parameters' device, for a finite and a NaN step. (On the CPU
+    this cannot fail; on a GPU it kills the six ``_bad`` mutants that make
+    the flag on the CPU, which no CPU test can see.)"""
+    import fqzoo.engine.hooks.non_finite as non_finite
+    devices = []
+
+    def all_reduce(tensor, op):
+        devices.append(tensor.device)
+
+    monkeypatch.setattr(non_finite.torch_dist, 'is_initialized', lambda: True)
+    monkeypatch.setattr(non_finite.torch_dist, 'all_reduce', all_reduce)
+    model = linear().to(device)
+    wrapper, guard = guarded(model)
+    wrapper.update_params(model(X.to(device)).sum())
+    assert guard.skipped is None
+    wrapper.update_params(model(X.to(device)).sum() * float('nan'))
+    assert guard.skipped == 'loss nan'
+    assert devices == [model.weight.device] * 2
+
+
 def test_step_guard_of_an_empty_optimizer():
     wrapper = OptimWrapper(torch.optim.SGD([torch.zeros(0)], lr=1.0))
     wrapper.optimizer.param_groups[0]['params'] = []
