@@ -57,10 +57,10 @@ def read_idx(path: str, magic: int) -> np.ndarray:
                          f'magic number {found}, expected {magic}')
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
-    shape = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype='>u4'))
-    if len(shape) != ndim:
+    if len(raw) < header:
         raise ValueError(f'{path!r}: {len(raw)} bytes end inside the '
                          f'{header}-byte IDX header')
+    shape = tuple(int(d) for d in np.frombuffer(raw[4:header], dtype='>u4'))
     if len(raw) - header != int(np.prod(shape)):
         raise ValueError(f'{path!r}: {len(raw) - header} data bytes do not '
                          f'match the header shape {shape}')

@@ -227,6 +227,12 @@ def test_files_shorter_than_a_magic_number(tmp_path):
         read_idx(str(four), IDX_LABELS_MAGIC)
     assert str(err.value) == (f'{str(four)!r}: 4 bytes end inside the '
                               '8-byte IDX header')
+    six = tmp_path / 'six'          # the sizes cut inside their first word
+    six.write_bytes(b'\x00\x00\x08\x03\x00\x00')
+    with pytest.raises(ValueError) as err:
+        read_idx(str(six), IDX_IMAGES_MAGIC)
+    assert str(err.value) == (f'{str(six)!r}: 6 bytes end inside the '
+                              '16-byte IDX header')
 
 
 def test_truncated_data_message_counts_the_data_bytes(tmp_path):
