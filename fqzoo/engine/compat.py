@@ -18,9 +18,11 @@ process, with the same result.
 
 Every Runner logs ``mmengine.utils.collect_env()``, which imports
 torchvision only to read its version, and torchvision imports
-torch._dynamo: about 2 s of every training or test process that uses
-neither. :func:`collect_env_lightly` gives the same table with
-torchvision's version read from its installed distribution instead.
+torch._dynamo: about 1.5 s of a process that needs neither (a
+``tools/test.py`` run; a training process imports torch._dynamo anyway,
+through ``torch.optim``, and saves torchvision's own import).
+:func:`collect_env_lightly` gives the same table with torchvision's version
+read from its installed distribution instead.
 
 Importing :mod:`fqzoo.engine` applies all three.
 """
@@ -37,6 +39,7 @@ from mmengine.config import config as mmengine_config
 from mmengine.runner import runner as mmengine_runner
 from mmengine.runner.checkpoint import CheckpointLoader
 from mmengine.utils.dl_utils import collect_env
+from yapf.yapflib import yapf_api
 
 from fqzoo.utils.checkpoint import (
     is_safetensors,
@@ -79,8 +82,7 @@ CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safely,
                                  force=True)
 
 
-_YAPF_FORMAT_CODE = getattr(mmengine_config.FormatCode, 'yapf_format_code',
-                            mmengine_config.FormatCode)
+_YAPF_FORMAT_CODE = yapf_api.FormatCode
 
 
 @functools.lru_cache(maxsize=8)
