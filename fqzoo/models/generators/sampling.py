@@ -146,6 +146,7 @@ def draw_released(logits: Tensor, temperature: float = 1.0, top_k: int = 0,
     still draws from ``rng``)."""
     if temperature < 0:
         raise ValueError(f'temperature must be >= 0, got {temperature}')
+    _check_filter(top_k, top_p)
     logits = logits.float() / max(temperature, RELEASED_MIN_TEMPERATURE)
     if top_k > 0 or top_p < 1:
         logits = filter_logits_released(logits, top_k, top_p)

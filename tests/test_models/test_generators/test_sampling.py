@@ -8,6 +8,7 @@ import torch
 from fqzoo.models.generators.sampling import (
     cfg_scale_at,
     draw,
+    draw_released,
     filter_logits,
     guide,
     per_token,
@@ -154,6 +155,17 @@ def test_row_i_depends_only_on_generator_i():
     assert torch.equal(a[1], b[1]) and torch.equal(a[1], c[0])
     # another seed for the same row draws otherwise
     assert not torch.equal(draws([1], [13])[0], c[0])
+
+
+@pytest.mark.parametrize('sampler', [draw, draw_released])
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(top_p=1.5), r'top_p must be in \(0, 1\], got 1.5'),
+    (dict(top_p=0.0), r'top_p must be in \(0, 1\], got 0.0'),
+    (dict(top_k=-1), 'top_k must be >= 0, got -1')])
+def test_both_protocols_refuse_bad_filter_arguments(sampler, kwargs, match):
+    # whichever of top_k / top_p is left at its no-op value
+    with pytest.raises(ValueError, match=match):
+        sampler(torch.randn(2, 4), **kwargs)
 
 
 def test_draw_rejects_bad_arguments():
