@@ -17,11 +17,13 @@ import json
 import re
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 
+import fqzoo.models.generators.ar_generator as ar_generator
 from fqzoo.models.generators import (
     AutoregressiveGenerator,
     CodeDataPreprocessor,
@@ -175,7 +177,7 @@ def test_default_data_preprocessor_reads_code_batches():
 
 def test_forward_defaults_to_the_logits():
     gen = make_generator()
-    codes, labels = random_codes(gen), torch.tensor([1, 3])
+    codes, labels = random_codes(gen), torch.tensor([0, 3])
     for a, b in zip(gen(codes, labels), gen.logits(codes, labels)):
         assert torch.equal(a, b)
 
@@ -219,6 +221,46 @@ def test_dropped_labels_stay_on_the_device_of_the_labels():
     labels = torch.tensor([0, 1, 2, 3], device='meta')
     out = gen.drop_labels(labels)
     assert out.device.type == 'meta' and out.shape == (4, )
+
+
+def test_labels_go_to_the_device_of_the_model():
+    """Whole-number labels on the CPU are moved to the model's device
+    (``meta`` here: an empty batch, as a meta tensor has no values to
+    range-check)."""
+    gen = make_generator().to('meta')
+    out = gen._check_labels(torch.tensor([], dtype=torch.long))
+    assert out.device.type == 'meta' and out.dtype == torch.long
+    assert out.shape == (0, )
+
+
+def test_float_labels_go_to_the_device_of_the_model(monkeypatch):
+    """Float labels are read as classes on the CPU (class_labels) and the
+    classes put on the model's device. On ``meta`` class_labels cannot read
+    the values, so it is given the (empty) labels as a CPU tensor."""
+    def on_cpu(values):
+        assert values.device.type == 'meta' and values.numel() == 0
+        result = real(torch.empty(values.shape))
+        assert isinstance(result, np.ndarray)
+        return result
+
+    real = ar_generator.class_labels
+    monkeypatch.setattr(ar_generator, 'class_labels', on_cpu)
+    gen = make_generator().to('meta')
+    out = gen._check_labels(torch.tensor([]))
+    assert out.device.type == 'meta' and out.dtype == torch.long
+    assert out.shape == (0, )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a GPU')
+def test_cpu_labels_with_a_cuda_model():
+    """Labels given on the CPU, ints or whole floats, are the classes of
+    the same labels given on the GPU."""
+    gen = make_generator().cuda()
+    codes = random_codes(gen).cuda()
+    expected = gen.logits(codes, torch.tensor([1, 3], device='cuda'))
+    for labels in (torch.tensor([1, 3]), torch.tensor([1.0, 3.0])):
+        for a, b in zip(gen.logits(codes, labels), expected):
+            torch.testing.assert_close(a, b)
 
 
 # ------------------------------------------------------- token layout
