@@ -29,9 +29,16 @@ def layout_from_codes(codes_root: Union[str, Path]
             'tools/extract_codes.py), or set grid_size and codebook_sizes '
             'in the config')
     manifest = json.loads(path.read_text())
-    height, width = manifest['code_shape'][-2:]
-    return (int(height), int(width)), [int(v) for v in
-                                       manifest['codebook_sizes']]
+    shape, sizes = manifest.get('code_shape'), manifest.get('codebook_sizes')
+    if not shape or len(shape) < 2 or not sizes:
+        raise InputError(
+            f'{path} records no token layout (code_shape {shape!r}, '
+            f'codebook_sizes {sizes!r}): an extraction that wrote no codes, '
+            'or a manifest from elsewhere; extract codes again with '
+            'tools/extract_codes.py, or set grid_size and codebook_sizes '
+            'in the config')
+    height, width = shape[-2:]
+    return (int(height), int(width)), [int(v) for v in sizes]
 
 
 def layout_from_tokenizer(config: Union[str, Path, Config],

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from fqzoo.errors import InputError
 from fqzoo.models.generators.token_layout import (
     layout_from_codes,
     layout_from_tokenizer,
@@ -43,6 +44,22 @@ def test_missing_manifest_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError,
                        match='manifest.json.*extract_codes.py'):
         layout_from_codes(tmp_path)
+
+
+@pytest.mark.parametrize('manifest', [
+    dict(code_shape=[], codebook_sizes=[7, 9]),      # no shard written
+    dict(code_shape=[5], codebook_sizes=[7, 9]),
+    dict(code_shape=[2, 3, 5], codebook_sizes=[]),
+    dict(code_shape=[2, 3, 5]),
+])
+def test_a_manifest_without_a_layout_names_the_file(tmp_path, manifest):
+    (tmp_path / 'manifest.json').write_text(json.dumps(manifest))
+    with pytest.raises(InputError) as info:
+        layout_from_codes(tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / 'manifest.json') in message
+    assert f'code_shape {manifest["code_shape"]!r}' in message
+    assert 'set grid_size and codebook_sizes' in message
 
 
 def test_from_a_tokenizer_config(tmp_path):
