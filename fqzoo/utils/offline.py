@@ -40,17 +40,25 @@ def _place(src: Path, dest: Path) -> None:
     os.replace(partial, dest)
 
 
+#: The suffixes a fetched weights file may keep (see fetch_requirement).
+WEIGHT_SUFFIXES = ('.safetensors', '.bin', '.pt', '.pth')
+
+
 def fetch_requirement(req: Requirement, out: Path,
                       log: Callable[[str], None] = print) -> Path:
     """Fetch ``req`` into ``out`` (unless already there); returns its file.
 
     The file keeps the suffix of what the library downloaded
-    (``.safetensors`` or ``.bin``), which tells the loaders its format.
+    (``.safetensors`` or ``.bin``), which tells the loaders its format; a
+    file of the same name with any of :data:`WEIGHT_SUFFIXES` counts as
+    already there (a ``.bin`` the library fell back to, saved for a
+    requirement named ``.safetensors``).
     """
     dest = out / req.filename
-    if dest.is_file():
-        log(f'have     {req.what}: {dest}')
-        return dest
+    for have in (dest, *(dest.with_suffix(s) for s in WEIGHT_SUFFIXES)):
+        if have.is_file():
+            log(f'have     {req.what}: {have}')
+            return have
     log(f'fetching {req.what} from {req.source}')
     src = Path(req.fetch())
     dest = dest.with_suffix(src.suffix)

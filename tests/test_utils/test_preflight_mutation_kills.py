@@ -427,6 +427,26 @@ def test_fetch_requirement_copies_where_linking_fails(tmp_path,
     assert not os.path.samefile(dest, src)
 
 
+def test_fetch_requirement_has_what_the_library_fell_back_to(tmp_path):
+    """A .bin saved for a requirement named .safetensors is found by the
+    next run: no second fetch."""
+    src = _served(tmp_path, 'blob.bin', b'fallback')
+    out = tmp_path / 'out'
+    out.mkdir()
+    fetched = []
+
+    def fetch():
+        fetched.append(1)
+        return str(src)
+
+    req = _req('W', filename='w.safetensors', fetch=fetch)
+    assert fetch_requirement(req, out, lambda msg: None) == out / 'w.bin'
+    log = []
+    assert fetch_requirement(req, out, log.append) == out / 'w.bin'
+    assert fetched == [1]
+    assert log == [f'have     W: {out / "w.bin"}']
+
+
 def test_fetch_requirement_clears_a_stale_partial_file(tmp_path):
     src = _served(tmp_path, 'blob.pth', b'new')
     out = tmp_path / 'out'
