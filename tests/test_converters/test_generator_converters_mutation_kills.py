@@ -399,6 +399,18 @@ def test_a_wrong_shape_is_named_with_both_shapes():
                                '(24, 32)')
 
 
+def test_a_later_block_of_other_heads_is_named_with_whole_sizes():
+    state = far_state()
+    state['layers.1.attention.wqkv.weight'] = torch.zeros(48, 32)
+    with pytest.raises(ValueError) as info:
+        convert_transformer(state, 'far', num_heads=4)
+    assert str(info.value) == ('"layers.1.attention.wqkv.weight" has shape '
+                               '(48, 32), the model inferred from the '
+                               'checkpoint expects (64, 32)')
+    assert all(type(d) is int for shape in released_shapes(FAR).values()
+               for d in shape)
+
+
 def test_caches_rotary_tables_and_masks_are_dropped():
     caches = ['freqs_cis', 'layers.0.attention.kv_cache.k_cache',
               'ar_head.1.attention.kv_cache.v_cache', 'causal_mask',
