@@ -55,7 +55,8 @@ def fetch_requirement(req: Requirement, out: Path,
     requirement named ``.safetensors``).
     """
     dest = out / req.filename
-    for have in (dest, *(dest.with_suffix(s) for s in WEIGHT_SUFFIXES)):
+    for have in dict.fromkeys([dest] + [dest.with_suffix(suffix)
+                                        for suffix in WEIGHT_SUFFIXES]):
         if have.is_file():
             log(f'have     {req.what}: {have}')
             return have
