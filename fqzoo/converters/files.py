@@ -116,8 +116,8 @@ def convert_released(src: PathLike, family: Optional[str] = None, *,
     """
     src = Path(src)
     state, entry = select_weights(load_checkpoint_file(src), src, ema)
-    state, prefixes = strip_prefixes(state)
     try:
+        state, prefixes = strip_prefixes(state)
         name, layout = detect_family(state, family)
         _, weights, model_cfg = detect_and_convert(state, name, **options)
         weights, initialised = complete_state(weights, model_cfg,

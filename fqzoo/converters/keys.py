@@ -126,14 +126,23 @@ PREFIXES = ('module.', '_orig_mod.')
 def strip_prefixes(state: Mapping[str, Tensor]
                    ) -> Tuple[Dict[str, Tensor], List[str]]:
     """Keys without their ``module.`` (DDP) / ``_orig_mod.``
-    (``torch.compile``) prefixes, and the prefixes removed."""
-    out, removed = {}, set()
+    (``torch.compile``) prefixes, and the prefixes removed.
+
+    Raises:
+        KeyError: two keys become one (``module.x`` and ``x``): which of
+            the two copies is the weight cannot be told.
+    """
+    out, source, removed = {}, {}, set()
     for key, value in state.items():
-        while key.startswith(PREFIXES):
-            prefix = next(p for p in PREFIXES if key.startswith(p))
+        plain = key
+        while plain.startswith(PREFIXES):
+            prefix = next(p for p in PREFIXES if plain.startswith(p))
             removed.add(prefix)
-            key = key[len(prefix):]
-        out[key] = value
+            plain = plain[len(prefix):]
+        if plain in out:
+            raise KeyError(f'"{source[plain]}" and "{key}" both become '
+                           f'"{plain}" without their training prefixes')
+        out[plain], source[plain] = value, key
     return out, sorted(removed)
 
 

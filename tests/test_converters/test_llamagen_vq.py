@@ -13,10 +13,13 @@ from mmengine.config import Config
 from fqzoo.apis import init_tokenizer
 from fqzoo.converters import (
     convert_llamagen_vq,
+    convert_released,
     detect_llamagen_vq,
     llamagen_vq_key_table,
+    strip_prefixes,
 )
 from fqzoo.converters.model import build_model
+from fqzoo.errors import InputKeyError
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -165,3 +168,23 @@ def test_malformed_release_is_named_and_nothing_written(tmp_path, name):
         convert(tmp_path, edit(change))
     assert not (tmp_path / 'vq.pth').exists()
     assert not (tmp_path / 'vq.py').exists()
+
+
+def test_two_copies_of_a_weight_under_training_prefixes_are_refused(
+        tmp_path):
+    """``module.x`` beside ``x``: which copy is the weight cannot be told,
+    so the file is refused naming both keys (not one kept silently)."""
+    state = release.vq_state()
+    key = next(iter(state))
+    doubled = dict(state, **{f'module.{key}': state[key] + 1})
+    src = tmp_path / 'doubled.pt'
+    torch.save({'model': doubled}, src)
+    with pytest.raises(InputKeyError) as err:
+        convert_released(src)
+    assert err.value.args[0] == (
+        f'{src} (model): "{key}" and "module.{key}" both become "{key}" '
+        'without their training prefixes')
+    with pytest.raises(KeyError, match='"_orig_mod.w" and "module.w" both '
+                       'become "w"'):
+        strip_prefixes({'_orig_mod.w': torch.ones(1),
+                        'module.w': torch.ones(1)})
