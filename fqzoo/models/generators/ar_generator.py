@@ -56,6 +56,15 @@ def build_with(cfg: Union[dict, nn.Module], **available) -> nn.Module:
     return GENERATORS.build(cfg)
 
 
+def _nonempty(labels: Tensor) -> Tensor:
+    """``labels``, refused when empty (B = 0 would fail deep inside the
+    attention with torch's message)."""
+    if not labels.numel():
+        raise ValueError('labels is empty: give at least one class label '
+                         '(one per image)')
+    return labels
+
+
 @MODELS.register_module()
 class CodeDataPreprocessor(BaseDataPreprocessor):
     """Collated :class:`~fqzoo.datasets.CodeDataset` batches as
@@ -225,7 +234,7 @@ class AutoregressiveGenerator(BaseModel):
     def _teacher_forced(self, tokens: Tensor,
                         labels: Tensor) -> List[Tensor]:
         """:meth:`logits` of checked tokens ``[B, h*w, G]``."""
-        labels = self.drop_labels(self._check_labels(labels))
+        labels = self.drop_labels(_nonempty(self._check_labels(labels)))
         cond = self.class_embed(labels)[:, None]
         x = torch.cat([cond, self.token_embed(tokens[:, :-1])], dim=1)
         return self.head(self.backbone(x), tokens, self.token_embed.embed)
@@ -327,7 +336,7 @@ class AutoregressiveGenerator(BaseModel):
             raise ValueError(f'cfg_schedule {cfg_schedule!r} is fqzoo\'s: the '
                              'released samplers guide with a constant scale')
         sample = draw_released if released else draw
-        labels = self._check_labels(labels)
+        labels = _nonempty(self._check_labels(labels))
         batch = len(labels)
         guided = (released_guidance(scales) if released
                   else any(float(s) != 1.0 for s in scales))

@@ -386,3 +386,14 @@ def test_layout_needs_a_source():
             backbone=dict(type='LlamaGenBackbone', width=16, num_layers=1,
                           num_heads=2),
             head=dict(type='ParallelLinearHead'), num_classes=NUM_CLASSES)
+
+
+def test_an_empty_batch_is_refused_by_name():
+    """B = 0 used to fail deep inside an attention reshape."""
+    gen = make_generator().eval()
+    empty = torch.zeros(0, dtype=torch.long)
+    with pytest.raises(ValueError, match='^labels is empty: give at least '
+                       r'one class label \(one per image\)$'):
+        gen.generate(empty)
+    with pytest.raises(ValueError, match='^labels is empty'):
+        gen.logits(torch.zeros(0, 2, 2, 3, dtype=torch.long), empty)
