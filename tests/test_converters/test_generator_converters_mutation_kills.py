@@ -29,6 +29,7 @@ from fqzoo.converters import (
     detect_family,
     detect_far,
     detect_llamagen_gpt,
+    files,
     get_family,
     gpt_key_table,
     load_checkpoint_file,
@@ -956,6 +957,23 @@ def test_write_converted_makes_folders_and_writes_both(tmp_path):
         write_converted(src, tmp_path / 'x.pth', tmp_path / 'x.py',
                         'llamagen', num_heads=4)
     assert not (tmp_path / 'x.pth').exists()
+
+
+def test_write_converted_writes_under_the_hidden_name_of_its_own_file(
+        tmp_path, monkeypatch):
+    """An interrupted write leaves ``.gen.pth.tmp`` (named after its file,
+    so two conversions into one folder never share it), never ``gen.pth``.
+    """
+    def interrupted(tmp, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files, 'commit_file', interrupted)
+    src = write_far(tmp_path, far_state())
+    dst = tmp_path / 'out' / 'gen.pth'
+    with pytest.raises(KeyboardInterrupt):
+        write_converted(src, dst, tmp_path / 'out' / 'gen.py', None,
+                        num_heads=4, grid_size=3)
+    assert sorted(p.name for p in dst.parent.iterdir()) == ['.gen.pth.tmp']
 
 
 def test_summary_lines():
