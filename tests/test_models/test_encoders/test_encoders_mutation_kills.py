@@ -1,0 +1,175 @@
+"""Encoder trunks and branch heads: values that mutation testing showed no
+test pinned down (docs/testing.md lists the mutants these tests kill).
+
+Defaults come from the docstrings (FQGAN's adapter: width 512, 6 layers,
+8 heads, MLP ratio 4, a 16x16 grid, ``z_channels`` 256); references are
+written out with tensor ops here.
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fqzoo.models.encoders import (
+    ConvBranchHead,
+    TransformerBranchHead,
+    VQGANTrunk,
+)
+from fqzoo.models.encoders.vqgan import ChannelAffine
+
+
+def _affine(x, norm):
+    return x * norm.weight[:, None, None] + norm.bias[:, None, None]
+
+
+def _randomise(module):
+    torch.manual_seed(1)
+    for name, param in module.named_parameters():
+        if 'norm' in name:
+            torch.nn.init.normal_(param, mean=float('weight' in name),
+                                  std=0.3)
+
+
+# --- TransformerBranchHead ---------------------------------------------------
+
+def test_transformer_head_paper_channels_by_default():
+    # No blocks, so the 512-wide paper-scale head stays small.
+    head = TransformerBranchHead(num_layers=0)
+    assert head.in_channels == 512 and head.out_channels == 256
+    assert isinstance(head.proj_in, torch.nn.Identity)
+    assert head.positional_embedding.shape == (16 * 16, 512)
+    assert head.conv_out.in_channels == 512
+    assert head.conv_out.out_channels == 256
+    out = head(torch.randn(1, 512, 2, 2))
+    assert out.shape == (1, 256, 2, 2)
+
+
+def test_transformer_head_paper_adapter_by_default():
+    # 6 blocks of 8 heads with a 4x MLP over a 16x16 grid.
+    head = TransformerBranchHead(in_channels=16, out_channels=8)
+    assert head.in_channels == 16 and head.grid_size == 16
+    assert head.positional_embedding.shape == (256, 16)
+    assert len(head.blocks) == 6
+    for block in head.blocks:
+        assert block.attn.num_heads == 8 and block.attn.head_dim == 2
+        assert block.mlp.fc1.out_features == 64
+        assert block.mlp.fc2.in_features == 64
+
+
+def test_transformer_head_passes_its_mlp_ratio_to_every_block():
+    head = TransformerBranchHead(in_channels=16, out_channels=8,
+                                 num_layers=2, num_heads=2, mlp_ratio=2.5,
+                                 grid_size=2)
+    assert [b.mlp.fc1.out_features for b in head.blocks] == [40, 40]
+
+
+def test_transformer_head_keeps_in_channels():
+    head = TransformerBranchHead(in_channels=12, out_channels=8, width=16,
+                                 num_layers=1, num_heads=2, grid_size=2)
+    assert head.in_channels == 12 and head.proj_in.in_features == 12
+
+
+def test_positional_embedding_starts_at_std_one_over_sqrt_width():
+    # width ** -0.5 * N(0, 1): std 1/8 at width 64 (16384 draws, so the
+    # sample std is within 2% of it).
+    torch.manual_seed(0)
+    head = TransformerBranchHead(in_channels=64, out_channels=8,
+                                 num_layers=0, grid_size=16)
+    pos = head.positional_embedding.detach()
+    assert abs(pos.std().item() - 0.125) < 0.0025
+    assert abs(pos.mean().item()) < 0.005
+    assert pos.abs().max().item() < 6 * 0.125
+
+
+@pytest.mark.parametrize('mode', ['nearest', 'bicubic2'])
+def test_unknown_pos_interpolation_is_named(mode):
+    with pytest.raises(ValueError) as info:
+        TransformerBranchHead(in_channels=8, out_channels=8, num_layers=0,
+                              pos_interpolation=mode)
+    assert str(info.value) == ('pos_interpolation must be "bicubic" or '
+                               f'"bilinear", got "{mode}"')
+
+
+def test_autocast_tokens_and_positional_embedding_share_a_dtype():
+    """Under bf16 autocast ``proj_in`` gives bf16 tokens; the embedding is
+    rounded to bf16 and added in bf16, so ``ln_pre`` sees bf16 tokens
+    (adding the float32 embedding would promote them to float32)."""
+    torch.manual_seed(0)
+    head = TransformerBranchHead(in_channels=8, out_channels=4, width=16,
+                                 num_layers=1, num_heads=2, grid_size=2,
+                                 num_groups=4)
+    seen = {}
+    head.proj_in.register_forward_hook(
+        lambda module, args, out: seen.update(tokens=out))
+    head.ln_pre.register_forward_pre_hook(
+        lambda module, args: seen.update(summed=args[0]))
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        head(torch.randn(1, 8, 2, 2))
+    assert seen['tokens'].dtype == torch.bfloat16
+    assert seen['summed'].dtype == torch.bfloat16
+    pos = head.positional_embedding.detach().to(torch.bfloat16)
+    assert torch.equal(seen['summed'], seen['tokens'] + pos)
+
+
+# --- ConvBranchHead ----------------------------------------------------------
+
+def test_conv_head_defaults_one_block_32_groups_same_channels():
+    head = ConvBranchHead(in_channels=64)
+    assert head.in_channels == 64 and head.out_channels == 64
+    assert len(head.blocks) == 1
+    norms = [head.blocks[0].norm1, head.blocks[0].norm2, head.norm_out]
+    assert [n.num_groups for n in norms] == [32, 32, 32]
+    # The output norm normalises 32 groups of 2 channels.
+    _randomise(head)
+    x = torch.randn(2, 64, 3, 3) * 2 + 1
+    expected = F.group_norm(x, 32, head.norm_out.weight, head.norm_out.bias,
+                            1e-6)
+    with torch.no_grad():
+        torch.testing.assert_close(head.norm_out(x), expected)
+
+
+def test_conv_head_keeps_in_channels():
+    head = ConvBranchHead(in_channels=8, out_channels=4, num_groups=4)
+    assert head.in_channels == 8 and head.out_channels == 4
+
+
+def test_conv_head_without_norm_matches_ops_by_hand():
+    """``norm='none'`` reaches every block and the output norm: each is a
+    per-channel scale and shift, so the head is written out here with
+    convolutions and affines only."""
+    head = ConvBranchHead(in_channels=6, out_channels=4, num_blocks=2,
+                          num_groups=2, norm='none')
+    _randomise(head)
+    x = torch.randn(2, 6, 5, 5) * 3 + 1
+    h = x
+    with torch.no_grad():
+        for block in head.blocks:
+            r = F.conv2d(F.silu(_affine(h, block.norm1)), block.conv1.weight,
+                         block.conv1.bias, padding=1)
+            r = F.conv2d(F.silu(_affine(r, block.norm2)), block.conv2.weight,
+                         block.conv2.bias, padding=1)
+            h = h + r
+        expected = F.conv2d(F.silu(_affine(h, head.norm_out)),
+                            head.conv_out.weight, head.conv_out.bias,
+                            padding=1)
+        torch.testing.assert_close(head(x), expected, atol=1e-5, rtol=1e-4)
+
+
+# --- VQGANTrunk ---------------------------------------------------------------
+
+def test_trunk_refuses_z_channels_by_name():
+    with pytest.raises(TypeError) as info:
+        VQGANTrunk(ch=8, ch_mult=(1, 2), num_res_blocks=1, z_channels=4)
+    assert str(info.value) == ('VQGANTrunk has no z_channels: its output '
+                               'has ch * ch_mult[-1] channels')
+
+
+# --- ChannelAffine -----------------------------------------------------------
+
+@pytest.mark.parametrize('channels', [3, 5])
+def test_channel_affine_takes_any_channel_count(channels):
+    norm = ChannelAffine(channels)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(2, channels, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(norm(x), _affine(x, norm))
