@@ -14,7 +14,11 @@ from fqzoo.models.encoders import (
     TransformerBranchHead,
     VQGANTrunk,
 )
-from fqzoo.models.encoders.vqgan import ChannelAffine
+from fqzoo.models.encoders.branch_heads import (
+    TransformerBlock,
+    resize_pos_embed,
+)
+from fqzoo.models.encoders.vqgan import ChannelAffine, PixelNorm
 
 
 def _affine(x, norm):
@@ -27,6 +31,47 @@ def _randomise(module):
         if 'norm' in name:
             torch.nn.init.normal_(param, mean=float('weight' in name),
                                   std=0.3)
+
+
+# --- TransformerBlock and resize_pos_embed -----------------------------------
+
+def test_transformer_block_mlp_is_4x_wide_by_default():
+    block = TransformerBlock(16, 2)
+    assert block.mlp.fc1.out_features == 64
+    assert block.mlp.fc2.in_features == 64
+    assert TransformerBlock(16, 2, 2.5).mlp.fc1.out_features == 40
+
+
+def test_transformer_block_mlp_is_named_like_timms():
+    # fc1, act, fc2 (timm's Mlp names), the activation the exact erf GELU.
+    mlp = TransformerBlock(8, 2).mlp
+    assert [name for name, _ in mlp.named_children()] == ['fc1', 'act',
+                                                          'fc2']
+    assert isinstance(mlp.act, torch.nn.GELU)
+    assert mlp.act.approximate == 'none'
+
+
+def test_transformer_block_does_not_ask_for_attention_weights():
+    """The ``[B, L, L]`` attention weights are never used: the block asks
+    attention for its output only (``need_weights=False``), which spares
+    their memory and lets torch use its fused kernel."""
+    torch.manual_seed(0)
+    block = TransformerBlock(8, 2)
+    seen = []
+    block.attn.register_forward_hook(
+        lambda module, args, kwargs, out: seen.append(out[1]),
+        with_kwargs=True)
+    x = torch.randn(2, 5, 8)
+    block(x)
+    assert seen == [None]
+
+
+def test_resize_pos_embed_refuses_a_non_interpolating_mode():
+    # Only 'bicubic' / 'bilinear' are documented; 'nearest' fails in torch
+    # (align_corners is set) rather than giving a blocky embedding.
+    pos = torch.randn(16, 3)
+    with pytest.raises(ValueError, match='align_corners'):
+        resize_pos_embed(pos, 4, 6, 6, mode='nearest')
 
 
 # --- TransformerBranchHead ---------------------------------------------------
@@ -154,7 +199,7 @@ def test_conv_head_without_norm_matches_ops_by_hand():
         torch.testing.assert_close(head(x), expected, atol=1e-5, rtol=1e-4)
 
 
-# --- VQGANTrunk ---------------------------------------------------------------
+# --- VQGANTrunk --------------------------------------------------------------
 
 def test_trunk_refuses_z_channels_by_name():
     with pytest.raises(TypeError) as info:
@@ -163,7 +208,7 @@ def test_trunk_refuses_z_channels_by_name():
                                'has ch * ch_mult[-1] channels')
 
 
-# --- ChannelAffine -----------------------------------------------------------
+# --- PixelNorm and ChannelAffine ---------------------------------------------
 
 @pytest.mark.parametrize('channels', [3, 5])
 def test_channel_affine_takes_any_channel_count(channels):
@@ -173,3 +218,16 @@ def test_channel_affine_takes_any_channel_count(channels):
     x = torch.randn(2, channels, 4, 4)
     with torch.no_grad():
         torch.testing.assert_close(norm(x), _affine(x, norm))
+
+
+@pytest.mark.parametrize('channels', [3, 5])
+def test_pixel_norm_takes_any_channel_count(channels):
+    norm = PixelNorm(channels)
+    torch.nn.init.normal_(norm.weight)
+    torch.nn.init.normal_(norm.bias)
+    x = torch.randn(2, channels, 4, 4) * 2 + 1
+    mean = x.mean(1, keepdim=True)
+    var = x.var(1, unbiased=False, keepdim=True)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            norm(x), _affine((x - mean) / torch.sqrt(var + 1e-6), norm))
