@@ -18,7 +18,16 @@ from fqzoo.models.encoders.branch_heads import (
     TransformerBlock,
     resize_pos_embed,
 )
-from fqzoo.models.encoders.vqgan import ChannelAffine, PixelNorm
+from fqzoo.models.encoders.vqgan import (
+    AttnBlock,
+    ChannelAffine,
+    Downsample,
+    PixelNorm,
+    ResnetBlock,
+    VQGANEncoder,
+    group_norm,
+    mid_block,
+)
 
 
 def _affine(x, norm):
@@ -231,3 +240,143 @@ def test_pixel_norm_takes_any_channel_count(channels):
     with torch.no_grad():
         torch.testing.assert_close(
             norm(x), _affine((x - mean) / torch.sqrt(var + 1e-6), norm))
+
+
+# --- group_norm, ResnetBlock and AttnBlock defaults --------------------------
+
+def _gn(x, norm, groups):
+    """GroupNorm with eps 1e-6 written out: each group of channels to zero
+    mean and unit variance, then the per-channel scale and shift."""
+    b, c, h, w = x.shape
+    g = x.reshape(b, groups, -1)
+    g = (g - g.mean(-1, keepdim=True)) / torch.sqrt(
+        g.var(-1, unbiased=False, keepdim=True) + 1e-6)
+    return _affine(g.reshape(b, c, h, w), norm)
+
+
+def _conv(x, conv):
+    return F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
+
+
+def _attention_by_hand(x, block, norm):
+    """Single-head softmax(q k^T / sqrt(C)) v over the h*w positions."""
+    b, c, h, w = x.shape
+    y = norm(x)
+    q, k, v = (_conv(y, m).reshape(b, c, h * w)
+               for m in (block.q, block.k, block.v))
+    weights = torch.softmax(q.transpose(1, 2) @ k / c ** 0.5, dim=-1)
+    out = (v @ weights.transpose(1, 2)).reshape(b, c, h, w)
+    return x + _conv(out, block.proj_out)
+
+
+def test_group_norm_has_32_groups_by_default():
+    norm = group_norm(64)
+    assert type(norm) is torch.nn.GroupNorm
+    assert (norm.num_groups, norm.eps) == (32, 1e-6)
+    _randomise(torch.nn.ModuleDict({'norm': norm}))
+    x = torch.randn(2, 64, 3, 3) * 2 + 1
+    with torch.no_grad():
+        torch.testing.assert_close(norm(x), _gn(x, norm, 32))
+
+
+def test_resnet_block_defaults_group_norm_32_groups_no_dropout():
+    block = ResnetBlock(64, 64)  # left in training mode: dropout would act
+    assert type(block.norm1) is torch.nn.GroupNorm
+    assert type(block.norm2) is torch.nn.GroupNorm
+    _randomise(block)
+    x = torch.randn(2, 64, 4, 4) * 2 + 1
+    with torch.no_grad():
+        h = _conv(F.silu(_gn(x, block.norm1, 32)), block.conv1)
+        h = _conv(F.silu(_gn(h, block.norm2, 32)), block.conv2)
+        torch.testing.assert_close(block(x), x + h, atol=1e-5, rtol=1e-4)
+
+
+def test_attn_block_defaults_group_norm_32_groups():
+    block = AttnBlock(64)
+    assert type(block.norm) is torch.nn.GroupNorm
+    _randomise(block)
+    x = torch.randn(2, 64, 3, 3) * 2 + 1
+    with torch.no_grad():
+        expected = _attention_by_hand(x, block,
+                                      lambda t: _gn(t, block.norm, 32))
+        torch.testing.assert_close(block(x), expected, atol=1e-5,
+                                   rtol=1e-4)
+
+
+def test_attn_block_without_norm_is_attention_on_a_channel_affine():
+    block = AttnBlock(6, num_groups=2, norm='none')
+    assert isinstance(block.norm, ChannelAffine)
+    _randomise(block)
+    x = torch.randn(2, 6, 3, 4) * 3 + 1
+    with torch.no_grad():
+        expected = _attention_by_hand(x, block,
+                                      lambda t: _affine(t, block.norm))
+        torch.testing.assert_close(block(x), expected, atol=1e-5,
+                                   rtol=1e-4)
+
+
+# --- mid_block, Downsample and the encoder's norms ---------------------------
+
+def test_mid_block_defaults_group_norm_with_attention():
+    mid = mid_block(64, 0.0, 32)
+    assert [type(m) for m in mid] == [ResnetBlock, AttnBlock, ResnetBlock]
+    norms = [mid[0].norm1, mid[0].norm2, mid[1].norm, mid[2].norm1,
+             mid[2].norm2]
+    assert all(type(n) is torch.nn.GroupNorm for n in norms)
+    assert {n.num_groups for n in norms} == {32}
+    assert isinstance(mid_block(64, 0.0, 32, attention=False)[1],
+                      torch.nn.Identity)
+
+
+@pytest.mark.parametrize('norm,kind', [('none', ChannelAffine),
+                                       ('pixel', PixelNorm)])
+def test_encoder_norm_reaches_every_norm(norm, kind):
+    enc = VQGANEncoder(ch=8, ch_mult=(1, 2), num_res_blocks=1, z_channels=4,
+                       num_groups=4, norm=norm)
+    norms = {name: type(m) for name, m in enc.named_modules()
+             if isinstance(m, torch.nn.GroupNorm)}
+    # 2 per residual block (2 in the levels, 2 in the middle), 1 per
+    # attention block (1 at the lowest level, 1 in the middle), norm_out
+    assert len(norms) == 11 and 'mid.1.norm' in norms
+    assert set(norms.values()) == {kind}, norms
+
+
+@pytest.mark.parametrize('height,width', [(5, 7), (6, 4)])
+def test_downsample_pads_one_zero_row_and_column_at_the_end(height, width):
+    """VQGAN's asymmetric padding: the input gets one zero row at the
+    bottom and one zero column at the right, then a 3x3 stride-2 conv, so
+    output (i, j) sees input rows 2i..2i+2 and columns 2j..2j+2."""
+    torch.manual_seed(0)
+    down = Downsample(2)
+    x = torch.randn(1, 2, height, width)
+    padded = torch.zeros(1, 2, height + 1, width + 1)
+    padded[..., :height, :width] = x
+    out_h, out_w = (height - 2) // 2 + 1, (width - 2) // 2 + 1
+    expected = torch.empty(1, 2, out_h, out_w)
+    for i in range(out_h):
+        for j in range(out_w):
+            window = padded[0, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3]
+            expected[0, :, i, j] = (
+                (down.conv.weight * window).sum((1, 2, 3)) + down.conv.bias)
+    with torch.no_grad():
+        torch.testing.assert_close(down(x), expected)
+
+
+def test_encoder_paper_widths_by_default():
+    # ch 128, z_channels 256, 32 groups; one level keeps it small.
+    enc = VQGANEncoder(ch_mult=(1, ), num_res_blocks=1)
+    assert enc.conv_in.out_channels == 128
+    assert enc.z_channels == 256 and enc.conv_out.out_channels == 256
+    norms = [m for m in enc.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert len(norms) == 9
+    assert {(type(n), n.num_groups) for n in norms} == {
+        (torch.nn.GroupNorm, 32)}
+
+
+@pytest.mark.parametrize('levels', [4, 5])
+def test_downsample_factor_is_two_to_the_levels_minus_one(levels):
+    enc = VQGANEncoder(ch=4, ch_mult=(1, ) * levels, num_res_blocks=1,
+                       z_channels=2, num_groups=2, attention=False)
+    out = enc(torch.randn(1, 3, 32, 32))
+    assert enc.downsample_factor == 2 ** (levels - 1)
+    assert out.shape[-1] == 32 // enc.downsample_factor
