@@ -16,6 +16,7 @@ import pytest
 import torch
 from huggingface_hub import constants as hf_constants
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 from fqzoo.models.backbones.efficientnet_lite0 import (
     efficientnet_lite0_requirement,
@@ -514,8 +515,6 @@ def test_frozen_teacher_stays_frozen_in_eval_mode():
 
 
 def test_load_state_dict_file_formats(tmp_path):
-    from safetensors.torch import save_file
-
     state = {'w': torch.arange(3.), 'b': torch.ones(2)}
     save_file(state, str(tmp_path / 'net.safetensors'))
     for name, saved in [('plain.pth', state),
@@ -617,19 +616,28 @@ def tiny_clip(monkeypatch):
 
 
 def test_clip_feature_widths_and_one_block_tower(tiny_clip):
+    """'cls' (32-d) is the class token after the only block, before
+    ln_post; 'embed' (24-d) projects it. Images are resized (bilinear as
+    asked) to 32 px and normalised by OpenAI's mean and std by hand."""
     torch.manual_seed(0)
-    cls = CLIPTeacher(tiny_clip, pretrained=False, img_size=32)
+    cls = CLIPTeacher(tiny_clip, pretrained=False, img_size=32,
+                      interpolation='bilinear')
     assert cls.model_name == tiny_clip and cls.feature == 'cls'
     assert cls.embed_dim == 32
     embed = CLIPTeacher(tiny_clip, pretrained=False, img_size=32,
-                        feature='embed')
+                        interpolation='bilinear', feature='embed')
     assert embed.embed_dim == 24
     embed.visual.load_state_dict(cls.visual.state_dict())
     images = smooth(size=40)
     feat = cls(images)
     assert feat.shape == (2, 32)
+    mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+    x = torch.nn.functional.interpolate(
+        (images + 1) / 2, size=(32, 32), mode='bilinear',
+        align_corners=False)
+    x = (x - mean) / std
     with torch.no_grad():
-        x = cls.preprocess(images)
         tokens = cls.visual.conv1(x).flatten(2).transpose(1, 2)
         tokens = torch.cat([cls.visual.class_embedding.expand(2, 1, -1),
                             tokens], 1) + cls.visual.positional_embedding
@@ -668,6 +676,23 @@ def test_clip_loads_an_image_tower_state_dict(tiny_clip, tmp_path):
     torch.testing.assert_close(loaded(images), ref(images))
 
 
+def test_clip_loads_the_visual_part_of_a_full_model_state_dict(
+        tiny_clip, tmp_path):
+    """A whole open_clip state dict: the ``visual.`` entries load into the
+    tower (text tower and logit scale ignored)."""
+    import open_clip
+
+    torch.manual_seed(1)
+    full = open_clip.create_model(tiny_clip, force_quick_gelu=True,
+                                  force_image_size=32)
+    path = tmp_path / 'open_clip_model.safetensors'
+    save_file({k: v.contiguous() for k, v in full.state_dict().items()},
+              str(path))
+    loaded = CLIPTeacher(tiny_clip, checkpoint=str(path), img_size=32)
+    for name, value in full.visual.state_dict().items():
+        assert torch.equal(loaded.visual.state_dict()[name], value), name
+
+
 def test_dinov2_default_downloads_vit_s_14_at_224(monkeypatch):
     import timm
 
@@ -696,18 +721,18 @@ def test_dinov2_random_and_checkpoint_models_have_no_classifier(tmp_path):
     path = tmp_path / 'vit.pth'
     torch.save(ref.state_dict(), path)
     teacher = DINOv2Teacher('vit_tiny_patch16_224', checkpoint=str(path),
-                            img_size=32)
+                            img_size=32, interpolation='bilinear')
     assert teacher.model_name == 'vit_tiny_patch16_224'
     assert teacher.embed_dim == 192
-    images = smooth(size=32)
+    images = smooth(size=40)
+    mean, std = (torch.tensor(ref.pretrained_cfg[k]).view(1, 3, 1, 1)
+                 for k in ('mean', 'std'))
+    x = torch.nn.functional.interpolate(
+        (images + 1) / 2, size=(32, 32), mode='bilinear',
+        align_corners=False)
     with torch.no_grad():
-        x = ((images + 1) / 2 - teacher.mean) / teacher.std
-        expected = ref.forward_features(x)[:, 0]
+        expected = ref.forward_features((x - mean) / std)[:, 0]
     torch.testing.assert_close(teacher(images), expected)
-    assert teacher.mean.flatten().tolist() == pytest.approx(
-        ref.pretrained_cfg['mean'])
-    assert teacher.std.flatten().tolist() == pytest.approx(
-        ref.pretrained_cfg['std'])
     random = DINOv2Teacher('vit_tiny_patch16_224', pretrained=False,
                            img_size=32)
     assert set(random.model.state_dict()) == set(ref.state_dict())
