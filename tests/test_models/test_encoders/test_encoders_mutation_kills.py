@@ -2,8 +2,9 @@
 test pinned down (docs/testing.md lists the mutants these tests kill).
 
 Defaults come from the docstrings (FQGAN's adapter: width 512, 6 layers,
-8 heads, MLP ratio 4, a 16x16 grid, ``z_channels`` 256); references are
-written out with tensor ops here.
+8 heads, MLP ratio 4, a 16x16 grid, ``z_channels`` 256; LlamaGen's VQGAN
+trunk: ``ch`` 128, ``z_channels`` 256, GroupNorm with 32 groups and eps
+1e-6, no dropout); references are written out with tensor ops here.
 """
 import pytest
 import torch
