@@ -9,6 +9,7 @@ channels, no dropout, 32 GroupNorm groups, attention on), has
 lowest resolution.
 """
 import torch
+import vqgan_reference as reference
 from torch import nn
 
 from fqzoo.models.decoders import VQGANDecoder
@@ -44,3 +45,17 @@ def test_default_decoder_has_no_dropout_noise_in_training():
     z = torch.randn(1, 4, 4, 4)
     with torch.no_grad():
         torch.testing.assert_close(dec(z), dec(z), rtol=0, atol=0)
+
+
+def test_one_block_per_level_keeps_its_attention():
+    """``num_res_blocks=0``: one residual block per level, still followed
+    by attention at the lowest resolution (the functional reference of
+    tests/vqgan_reference.py)."""
+    torch.manual_seed(0)
+    dec = VQGANDecoder(ch=8, ch_mult=(1, 2), num_res_blocks=0,
+                       z_channels=4, num_groups=4).eval()
+    assert [len(block.attn) for block in dec.conv_blocks] == [1, 0]
+    z = torch.randn(2, 4, 4, 4)
+    with torch.no_grad():
+        expected = reference.decoder(z, dict(dec.named_parameters()), 2, 0, 4)
+        torch.testing.assert_close(dec(z), expected)
