@@ -8,12 +8,13 @@ channels, no dropout, 32 GroupNorm groups, attention on), has
 ``num_res_blocks + 1`` residual blocks per level and attention at the
 lowest resolution.
 """
+import pytest
 import torch
 import vqgan_reference as reference
 from torch import nn
 
 from fqzoo.models.decoders import VQGANDecoder
-from fqzoo.models.encoders.vqgan import AttnBlock
+from fqzoo.models.encoders.vqgan import AttnBlock, ChannelAffine, PixelNorm
 
 
 def test_defaults_are_the_encoders_paper_scale():
@@ -58,4 +59,30 @@ def test_one_block_per_level_keeps_its_attention():
     z = torch.randn(2, 4, 4, 4)
     with torch.no_grad():
         expected = reference.decoder(z, dict(dec.named_parameters()), 2, 0, 4)
-        torch.testing.assert_close(dec(z), expected)
+        out = dec(z)
+    assert out.shape == (2, 3, 8, 8)  # f = 2: [B, out_channels, 2h, 2w]
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize('norm,kind', [('pixel', PixelNorm),
+                                       ('none', ChannelAffine)])
+def test_norm_choice_reaches_every_norm_layer(norm, kind):
+    """``norm`` picks the norm of every layer: the residual blocks', the
+    attention blocks' (level 0 and the middle) and ``norm_out``."""
+    dec = VQGANDecoder(ch=8, ch_mult=(1, 2), num_res_blocks=1,
+                       z_channels=4, norm=norm, attention=True)
+    attention = [m for m in dec.modules() if isinstance(m, AttnBlock)]
+    assert len(attention) == 3  # two at level 0, one in the middle
+    norms = [m for m in dec.modules() if isinstance(m, nn.GroupNorm)]
+    # 2 per residual block (2 middle + 2 + 2 levels), 1 per attention, out
+    assert len(norms) == 2 * 6 + 3 + 1
+    assert all(type(m) is kind for m in norms)
+
+
+def test_without_attention_no_attention_block_anywhere():
+    """``attention=False``: no attention at level 0 nor in the middle (an
+    identity keeps the middle's keys ``mid.0`` and ``mid.2``)."""
+    dec = VQGANDecoder(ch=8, ch_mult=(1, 2), num_res_blocks=1,
+                       z_channels=4, attention=False)
+    assert not any(isinstance(m, AttnBlock) for m in dec.modules())
+    assert isinstance(dec.mid[1], nn.Identity)
