@@ -378,6 +378,41 @@ def test_lpips_built_defaults(lpips_built):
     assert loss(x, x).abs() < 1e-6
 
 
+class _FakeLPIPS(nn.Module):
+    """Stands in for lpips.LPIPS: an empty trunk, a constant distance."""
+
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.kwargs = kwargs
+        self.net = nn.Module()
+
+    def forward(self, pred, target):
+        return (pred - target).abs().mean((1, 2, 3), keepdim=True)
+
+
+def test_lpips_reads_the_vgg16_file_only_when_pretrained(monkeypatch):
+    import lpips
+
+    from fqzoo.models.losses import perceptual
+    asked = []
+
+    def load(vgg_checkpoint=None):
+        asked.append(vgg_checkpoint)
+        return {}
+
+    monkeypatch.setattr(perceptual, 'load_vgg16_features', load)
+    monkeypatch.setattr(lpips, 'LPIPS', _FakeLPIPS)
+    LPIPSLoss(pretrained=False, vgg_checkpoint='/w/vgg.pth')
+    assert asked == []
+    loss = LPIPSLoss(vgg_checkpoint='/w/vgg.pth', reduction='none')
+    assert asked == ['/w/vgg.pth']
+    # distance: lpips(pred, target) flattened to [B].
+    pred, target = torch.zeros(3, 3, 2, 2), torch.ones(3, 3, 2, 2)
+    pred[1] = 0.5
+    torch.testing.assert_close(loss(pred, target),
+                               torch.tensor([1., 0.5, 1.]))
+
+
 # ------------------------------------------------ external requirements
 def test_lpips_external_requirements(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
