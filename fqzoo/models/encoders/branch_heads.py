@@ -51,6 +51,15 @@ class TransformerBlock(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+def check_pos_interpolation(mode: str) -> str:
+    """``mode``, refused unless ``'bicubic'`` or ``'bilinear'`` (the
+    modes a positional embedding is resized with)."""
+    if mode not in ('bicubic', 'bilinear'):
+        raise ValueError('pos_interpolation must be "bicubic" or '
+                         f'"bilinear", got "{mode}"')
+    return mode
+
+
 def resize_pos_embed(pos_embed: Tensor, grid_size: int, height: int,
                      width: int, mode: str = 'bicubic') -> Tensor:
     """Resample a ``[grid_size**2, C]`` positional embedding to
@@ -103,14 +112,11 @@ class TransformerBranchHead(nn.Module):
                  grid_size: int = 16, pos_interpolation: str = 'bicubic',
                  num_groups: int = 32) -> None:
         super().__init__()
-        if pos_interpolation not in ('bicubic', 'bilinear'):
-            raise ValueError('pos_interpolation must be "bicubic" or '
-                             f'"bilinear", got "{pos_interpolation}"')
         width = width or in_channels
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.grid_size = grid_size
-        self.pos_interpolation = pos_interpolation
+        self.pos_interpolation = check_pos_interpolation(pos_interpolation)
         self.proj_in = (nn.Linear(in_channels, width)
                         if width != in_channels else nn.Identity())
         self.positional_embedding = nn.Parameter(

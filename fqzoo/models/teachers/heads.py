@@ -16,7 +16,11 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
-from fqzoo.models.encoders.branch_heads import TransformerBlock, resize_pos_embed
+from fqzoo.models.encoders.branch_heads import (
+    TransformerBlock,
+    check_pos_interpolation,
+    resize_pos_embed,
+)
 from fqzoo.registry import MODELS
 
 
@@ -58,7 +62,7 @@ class FeaturePredictionHead(nn.Module):
         super().__init__()
         self.width = width
         self.grid_size = grid_size
-        self.pos_interpolation = pos_interpolation
+        self.pos_interpolation = check_pos_interpolation(pos_interpolation)
         self.proj_in = nn.Sequential()
         self.proj_in.add_module('fc1', nn.Linear(in_channels, width))
         self.proj_in.add_module('act', nn.ReLU())

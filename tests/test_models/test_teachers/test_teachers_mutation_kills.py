@@ -768,3 +768,15 @@ def test_efficientnet_teacher_weights_from_checkpoint_or_random(tmp_path):
     random = EfficientNetTeacher(pretrained=False, checkpoint=str(path))
     assert not torch.allclose(random.model.conv_stem.weight,
                               ref.conv_stem.weight)
+
+
+@pytest.mark.parametrize('mode', ['nearest', 'bicubic2'])
+def test_head_refuses_an_unknown_pos_interpolation_when_built(mode):
+    """Refused at construction, as TransformerBranchHead does (it failed
+    only at the first forward on another grid, with torch's message)."""
+    with pytest.raises(ValueError) as info:
+        FeaturePredictionHead(in_channels=4, width=16, num_layers=1,
+                              num_heads=2, grid_size=3,
+                              pos_interpolation=mode)
+    assert str(info.value) == ('pos_interpolation must be "bicubic" or '
+                               f'"bilinear", got "{mode}"')
