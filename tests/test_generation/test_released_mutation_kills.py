@@ -1,0 +1,313 @@
+"""Checks written from a mutation run over fqzoo.generation.released (the
+release scripts' sampling protocol): the streams, chunk files, bar, timings,
+grids and ``sampling.json`` of a run, each against a value computed by hand.
+
+The run is driven by a fake generator and tokenizer (tiny modules with one
+parameter): the generator draws its tokens from the stream it is given, as
+the real one does, and the tokenizer paints every image one flat colour
+chosen by its tokens, so a bicubic resize keeps it and every run here takes
+milliseconds.
+"""
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fqzoo.generation import released
+from fqzoo.generation.released import (
+    chunk_batches,
+    chunk_path,
+    run_released_sampling,
+)
+
+SIDE = 4
+GRID = (2, 3)
+
+
+class FakeGenerator(torch.nn.Module):
+    """``num_classes`` classes, a 2 x 3 grid of 2 sub-tokens of 16 and 8
+    codes (int16 indices); tokens ``randint(0, 8)`` from the stream."""
+    grid_size = GRID
+    codebook_sizes = [16, 8]
+
+    def __init__(self, num_classes: int = 5):
+        super().__init__()
+        self.num_classes = num_classes
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+        self.calls = []
+
+    def generate(self, labels, rng=None, **sampling):
+        self.calls.append(dict(labels=labels.tolist(), **sampling))
+        return torch.randint(0, 8, (len(labels), 2, *GRID), generator=rng,
+                             device=rng.device)
+
+
+def flat(tokens) -> np.ndarray:
+    """The uint8 value of the images of ``tokens`` ``[B, 2, h, w]``:
+    ``30 * t[0, 0, 0] + 4 * t[1, 0, 0]``."""
+    tokens = np.asarray(tokens)
+    return 30 * tokens[:, 0, 0, 0] + 4 * tokens[:, 1, 0, 0]
+
+
+class FakeTokenizer(torch.nn.Module):
+    """Image of tokens ``t``: one flat colour whose uint8 value
+    (``floor(127.5 x + 128)``) is :func:`flat` (x sits half a level above
+    it, so rounding errors of a resize keep the value)."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def decode(self, tokens):
+        level = torch.from_numpy(flat(tokens.numpy())).double()
+        value = ((level + 0.5 - 128.0) / 127.5).float()
+        return value.view(-1, 1, 1, 1).expand(-1, 3, SIDE, SIDE).clone()
+
+
+class Bar:
+    """tqdm as a recorder."""
+    made = []
+
+    def __init__(self, **kwargs):
+        self.kwargs, self.updates = kwargs, []
+        Bar.made.append(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        self.updates.append(n)
+
+
+class Clock:
+    """``perf_counter``: draw_batch's three reads of batch k are
+    ``10 k``, ``10 k + 1`` and ``10 k + 1.25`` (1 s generating, 0.25 s
+    decoding); ``time``: 100, 103.5, 100, 103.5 ... (3.5 s a run)."""
+
+    def __init__(self):
+        self.reads, self.walls = 0, 0
+
+    def perf_counter(self):
+        batch, pos = divmod(self.reads, 3)
+        self.reads += 1
+        return 10.0 * batch + (0.0, 1.0, 1.25)[pos]
+
+    def time(self):
+        self.walls += 1
+        return 103.5 if self.walls % 2 == 0 else 100.0
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    Bar.made = []
+    monkeypatch.setattr(released, 'tqdm', Bar)
+    monkeypatch.setattr(released, 'time', Clock())
+    pairs = []
+    monkeypatch.setattr(released, 'check_pairing',
+                        lambda *args: pairs.append(args))
+    return dict(pairs=pairs)
+
+
+def by_hand(num_classes, *, num, seed, batch_size, streams):
+    """The release loop: stream r seeded ``seed * streams + r``, then per
+    batch ``randint(0, C, (n,))`` labels and the tokens; sample
+    ``j n W + i W + r``. Returns labels and tokens of every drawn sample
+    (past num too)."""
+    batches = -(-num // (batch_size * streams))
+    total = batches * batch_size * streams
+    labels = np.full(total, -1, np.int64)
+    tokens = np.full((total, 2, *GRID), -1, np.int64)
+    for r in range(streams):
+        rng = torch.Generator().manual_seed(seed * streams + r)
+        for j in range(batches):
+            c = torch.randint(0, num_classes, (batch_size, ), generator=rng)
+            t = torch.randint(0, 8, (batch_size, 2, *GRID), generator=rng)
+            for i in range(batch_size):
+                n = j * batch_size * streams + i * streams + r
+                labels[n], tokens[n] = c[i], t[i]
+    assert (labels >= 0).all()
+    return labels, tokens
+
+
+def run(out, gen=None, **kwargs):
+    args = dict(num=10, seed=3, batch_size=2, streams=2, chunk_size=2,
+                eval_size=2, top_k=4)
+    args.update(kwargs)
+    return run_released_sampling(gen or FakeGenerator(), FakeTokenizer(),
+                                 out, **args)
+
+
+def png_shape(path) -> tuple:
+    return np.asarray(Image.open(path)).shape
+
+
+# ------------------------------------------------------------ helpers ----
+
+
+def test_chunk_batches_step_by_the_chunk_size():
+    assert chunk_batches(5, 2) == [(0, 2), (2, 4), (4, 5)]
+    assert chunk_batches(6, 3) == [(0, 3), (3, 6)]
+    assert chunk_batches(3, 5) == [(0, 3)]
+
+
+def test_sync_waits_for_cuda_devices_only(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, 'synchronize', calls.append)
+    released._sync(torch.device('cpu'))
+    assert calls == []
+    released._sync(torch.device('cuda', 1))
+    assert calls == [torch.device('cuda', 1)]
+
+
+class _Made(Exception):
+    pass
+
+
+def test_stream_generator_lives_on_the_generators_device(monkeypatch,
+                                                         tmp_path):
+    # the docstring: each stream is one torch.Generator on the generator's
+    # device (on CUDA, the stream of torch.manual_seed)
+    made = []
+
+    def recorder(device=None):
+        made.append(device)
+        raise _Made
+
+    gen = FakeGenerator()
+    monkeypatch.setattr(gen, 'parameters', lambda: iter(
+        [SimpleNamespace(device=torch.device('cuda', 0))]))
+    monkeypatch.setattr(torch, 'Generator', recorder)
+    with pytest.raises(_Made):
+        released.draw_stream(gen, FakeTokenizer(), tmp_path, 0, seed=1,
+                             streams=1, batch_size=1, batches=1,
+                             chunk_size=1, eval_size=None, sampling={})
+    assert made == [torch.device('cuda', 0)]
+
+
+# ---------------------------------------------------------------- run ----
+
+
+def test_run_samples_chunks_and_record_by_hand(fakes, tmp_path):
+    gen = FakeGenerator()
+    record = run(tmp_path, gen)
+    labels, tokens = by_hand(5, num=10, seed=3, batch_size=2, streams=2)
+    # 3 batches a stream (12 drawn), chunks of batches [0, 2) and [2, 3)
+    with np.load(tmp_path / 'samples.npz') as data:
+        np.testing.assert_array_equal(data['arr_1'], labels[:10])
+        images = data['arr_0']
+    # eval_size 2: the 4-px images resized to 2 px, colour kept
+    assert images.shape == (10, 2, 2, 3) and images.dtype == np.uint8
+    np.testing.assert_array_equal(
+        images, np.broadcast_to(flat(tokens[:10])[:, None, None, None],
+                                (10, 2, 2, 3)))
+    assert [c['labels'] for c in gen.calls] == [
+        labels[[0, 2]].tolist(), labels[[4, 6]].tolist(),
+        labels[[8, 10]].tolist(), labels[[1, 3]].tolist(),
+        labels[[5, 7]].tolist(), labels[[9, 11]].tolist()]
+    chunk = np.load(chunk_path(tmp_path, 1, 0))
+    assert chunk['index'].tolist() == [1, 3, 5, 7]
+    assert chunk['tokens'].dtype == np.int16
+    np.testing.assert_array_equal(chunk['tokens'], tokens[[1, 3, 5, 7]])
+    # two batches of 1 s generating and 0.25 s decoding
+    assert chunk['seconds'].tolist() == [2.0, 0.5]
+    assert np.load(chunk_path(tmp_path, 1, 1))['seconds'].tolist() == [
+        1.0, 0.25]
+    # the bar counts every batch drawn
+    (bar,) = Bar.made
+    assert bar.updates == [2] * 6
+    assert record == json.loads((tmp_path / 'sampling.json').read_text())
+    assert record['samples'] == 'samples.npz' and record['num'] == 10
+    assert record['image_shape'] == [2, 2, 3]
+    assert record['token_shape'] == [2, *GRID]
+    assert record['token_dtype'] == 'int16'
+    # 6 batches over both streams: 6 s + 1.5 s for 12 images of 6 tokens
+    assert record['timings'] == dict(
+        generate_seconds=6.0, decode_seconds=1.5,
+        images_per_s=round(12 / 7.5, 3), tokens_per_s=12.0,
+        note="summed over every stream's chunks, including the samples "
+             'drawn past num; a token is one position')
+    present = sorted(set(labels[:10].tolist()))
+    assert record['grids'] == [f'grid_class_{c}.png' for c in present] + [
+        'grid.png']
+    for c in present:   # 2-px images upscaled 32 times, padding 2
+        n = int((labels[:10] == c).sum())
+        if n == 1:      # make_grid returns one image as it is
+            continue
+        assert png_shape(tmp_path / f'grid_class_{c}.png') == (
+            66 + 2, min(n, 8) * 66 + 2, 3)
+
+
+def test_one_stream_one_chunk_record(fakes, tmp_path):
+    # one stream and one chunk: only stream_000_00000.npz exists
+    record = run(tmp_path, num=5, batch_size=3, streams=1, chunk_size=4,
+                 eval_size=None)
+    labels, tokens = by_hand(5, num=5, seed=3, batch_size=3, streams=1)
+    assert sorted(p.name for p in tmp_path.glob('stream_*')) == [
+        'stream_000_00000.npz']
+    assert record['image_shape'] == [SIDE, SIDE, 3]
+    assert record['token_shape'] == [2, *GRID]
+    assert record['token_dtype'] == 'int16'
+    assert record['timings']['generate_seconds'] == 2.0
+    with np.load(tmp_path / 'samples.npz') as data:
+        np.testing.assert_array_equal(data['arr_1'], labels[:5])
+        np.testing.assert_array_equal(data['arr_0'][:, 0, 0, 0],
+                                      flat(tokens[:5]))
+
+
+def test_resumed_chunks_count_on_the_bar_and_keep_the_stream(fakes,
+                                                            tmp_path):
+    run(tmp_path)
+    reference = (tmp_path / 'samples.npz').read_bytes()
+    for path in (chunk_path(tmp_path, 0, 1), chunk_path(tmp_path, 1, 1),
+                 tmp_path / 'samples.npz', tmp_path / 'sampling.json'):
+        path.unlink()
+    Bar.made = []
+    run(tmp_path)
+    assert (tmp_path / 'samples.npz').read_bytes() == reference
+    # each stream: its first chunk (4 samples) read back, one batch drawn
+    (bar,) = Bar.made
+    assert bar.updates == [4, 2, 4, 2]
+
+
+def test_draw_stream_without_a_bar_skips_complete_chunks(tmp_path):
+    gen, tok = FakeGenerator(), FakeTokenizer()
+    args = dict(seed=2, streams=1, batch_size=2, batches=2, chunk_size=1,
+                eval_size=None, sampling={})
+    released.draw_stream(gen, tok, tmp_path, 0, **args)
+    second = chunk_path(tmp_path, 0, 1)
+    expected = np.load(second)['tokens']
+    second.unlink()
+    released.draw_stream(gen, tok, tmp_path, 0, **args)   # bar None
+    np.testing.assert_array_equal(np.load(second)['tokens'], expected)
+    assert len(gen.calls) == 3
+
+
+def test_grids_skip_classes_past_50(fakes, tmp_path):
+    # 60 classes: grids for the first 50 only, the others are not looked up
+    record = run(tmp_path, FakeGenerator(60), num=40, batch_size=4,
+                 streams=2, chunk_size=5, seed=0)
+    labels, _ = by_hand(60, num=40, seed=0, batch_size=4, streams=2)
+    kept = labels[:40]
+    assert (kept >= 50).any() and (kept == 50).any()
+    present = sorted(set(c for c in kept.tolist() if c < 50))
+    assert record['grids'] == [f'grid_class_{c}.png' for c in present] + [
+        'grid.png']
+    assert not (tmp_path / 'grid_class_50.png').exists()
+    assert record['per_class'] == {str(c): int((kept == c).sum())
+                                   for c in range(60)}
+
+
+def test_class_grids_hold_64_samples(fakes, tmp_path):
+    # one class, 70 samples: its grid holds the first 64 (8 rows of 8)
+    record = run(tmp_path, FakeGenerator(1), num=70, batch_size=35,
+                 streams=1, chunk_size=1, eval_size=None)
+    assert record['grids'] == ['grid_class_0.png', 'grid.png']
+    # 4-px images upscaled 16 times, padding 2
+    assert png_shape(tmp_path / 'grid_class_0.png') == (8 * 66 + 2,
+                                                         8 * 66 + 2, 3)
