@@ -74,6 +74,10 @@ def test_labels_and_seeds_are_int64_whatever_the_input_ints():
     seeds = sample_seeds(np.int32(2), np.int32(5), 2 ** 40)
     assert seeds.dtype == np.int64
     assert seeds.tolist() == [2 ** 40 + 2, 2 ** 40 + 3, 2 ** 40 + 4]
+    # exact past 2 ** 53 (no float on the way), for unsigned indices too
+    seeds = sample_seeds(np.uint64(1), np.uint64(3), 2 ** 60 + 1)
+    assert seeds.dtype == np.int64
+    assert seeds.tolist() == [2 ** 60 + 2, 2 ** 60 + 3]
 
 
 def test_per_class_counts_by_hand():
@@ -647,7 +651,13 @@ def test_run_sampling_new_checkpoint_content_clears_the_folder(fakes,
             generator=dict(path='/g.pth', sha256='2' * 64)), **args)
 
 
-def test_device_is_the_first_parameter_s():
+def test_device_and_sync(monkeypatch):
     module = torch.nn.Linear(2, 2)
     assert sampler._device(module) == torch.device('cpu')
+    waited = []
+    monkeypatch.setattr(torch.cuda, 'synchronize', waited.append)
     sampler._sync(torch.device('cpu'))         # nothing to wait for on CPU
+    assert waited == []
+    # timings on a GPU wait for its queued work (no GPU needed to see it)
+    sampler._sync(torch.device('cuda', 1))
+    assert waited == [torch.device('cuda', 1)]
