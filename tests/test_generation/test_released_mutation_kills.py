@@ -16,10 +16,13 @@ import pytest
 import torch
 from PIL import Image
 
+from fqzoo.errors import InputError
 from fqzoo.generation import released
 from fqzoo.generation.released import (
+    batches_per_stream,
     chunk_batches,
     chunk_path,
+    eval_side,
     run_released_sampling,
 )
 
@@ -311,3 +314,205 @@ def test_class_grids_hold_64_samples(fakes, tmp_path):
     # 4-px images upscaled 16 times, padding 2
     assert png_shape(tmp_path / 'grid_class_0.png') == (8 * 66 + 2,
                                                          8 * 66 + 2, 3)
+
+
+def test_run_defaults_from_the_docstring(fakes, tmp_path):
+    # cfg_scale 1, temperature 1, top_k 0, top_p 1, cfg_interval -1,
+    # use_cache, seed 0, batch_size 32, streams = world_size (1),
+    # eval_size 'auto', chunk_size 32, rank 0, progress on
+    gen = FakeGenerator()
+    record = run_released_sampling(gen, FakeTokenizer(), tmp_path, num=33)
+    labels, tokens = by_hand(5, num=33, seed=0, batch_size=32, streams=1)
+    assert [c['labels'] for c in gen.calls] == [labels[:32].tolist(),
+                                                labels[32:].tolist()]
+    assert all(c == dict(c, cfg_scale=1.0, temperature=1.0, top_k=0,
+                         top_p=1.0, cfg_interval=-1, use_cache=True,
+                         protocol='released') and len(c) == 8
+               for c in gen.calls)
+    with np.load(tmp_path / 'samples.npz') as data:
+        np.testing.assert_array_equal(data['arr_1'], labels[:33])
+        assert data['arr_0'].shape == (33, SIDE, SIDE, 3)   # 4 px kept
+        np.testing.assert_array_equal(data['arr_0'][:, 1, 2, 0],
+                                      flat(tokens[:33]))
+    (bar,) = Bar.made
+    assert bar.kwargs == dict(total=64, unit='img', disable=False,
+                              dynamic_ncols=True)
+    sampling = dict(cfg_scale=1.0, temperature=1.0, top_k=0, top_p=1.0,
+                    cfg_interval=-1)
+    assert record['settings'] == dict(
+        protocol='released', num=33, seed=0, batch_size=32, streams=1,
+        eval_size='auto', chunk_size=32, rng_device='cpu', **sampling)
+    assert record['sampling'] == dict(
+        sampling, use_cache=True, seed=0, batch_size=32, streams=1,
+        eval_size='auto', num=33, drawn=64,
+        labels='torch.randint(0, num_classes, (batch_size,)) from stream '
+               'r, seeded seed * streams + r',
+        order='batch * batch_size * streams + row * streams + stream')
+    assert record['run'] == dict(world_size=1, drawn_streams=1,
+                                 wall_seconds=3.5)
+    assert record['protocol'] == 'released'
+    assert record['eval_command'] is None
+    assert set(record) == {
+        'protocol', 'sampling', 'settings', 'run', 'eval_command',
+        'samples', 'num', 'per_class', 'image_shape', 'token_shape',
+        'token_dtype', 'timings', 'grids'}
+    assert fakes['pairs'] == [(gen, fakes['pairs'][0][1], None)]
+
+
+def test_run_default_chunk_size_is_32_batches(fakes, tmp_path):
+    record = run_released_sampling(FakeGenerator(), FakeTokenizer(),
+                                   tmp_path, num=33, batch_size=1,
+                                   progress=False)
+    assert sorted(p.name for p in tmp_path.glob('stream_*')) == [
+        'stream_000_00000.npz', 'stream_000_00001.npz']
+    assert np.load(chunk_path(tmp_path, 0, 1))['index'].tolist() == [32]
+    assert record['settings']['chunk_size'] == 32
+    (bar,) = Bar.made
+    assert bar.kwargs['disable'] is True
+
+
+def test_run_records_identity_info_and_eval_command(fakes, tmp_path):
+    gen, tok = FakeGenerator(), FakeTokenizer()
+    info = dict(generator=dict(path='g.pth'), note='x')
+    record = run_released_sampling(
+        gen, tok, tmp_path, num=3, batch_size=2, cfg_scale=1.5,
+        temperature=0.7, top_k=3, top_p=0.8, cfg_interval=2,
+        use_cache=False, seed=4, eval_size=None, chunk_size=1,
+        identity=dict(generator='abc'), info=info,
+        eval_command='python eval.py', progress=False)
+    sampling = dict(cfg_scale=1.5, temperature=0.7, top_k=3, top_p=0.8,
+                    cfg_interval=2)
+    assert all(c == dict(sampling, labels=c['labels'], use_cache=False,
+                         protocol='released') for c in gen.calls)
+    assert record['settings'] == dict(
+        generator='abc', protocol='released', num=3, seed=4, batch_size=2,
+        streams=1, eval_size=None, chunk_size=1, rng_device='cpu',
+        **sampling)
+    assert record['sampling']['use_cache'] is False
+    assert record['sampling']['seed'] == 4
+    assert record['sampling']['eval_size'] is None
+    assert record['sampling']['drawn'] == 4
+    assert record['generator'] == dict(path='g.pth')
+    assert record['note'] == 'x' and record['protocol'] == 'released'
+    assert record['eval_command'] == 'python eval.py'
+    assert fakes['pairs'] == [(gen, tok, info)]
+    labels, _ = by_hand(5, num=3, seed=4, batch_size=2, streams=1)
+    assert record['per_class'] == {str(c): int((labels[:3] == c).sum())
+                                   for c in range(5)}
+
+
+def test_run_split_over_processes(fakes, tmp_path, monkeypatch):
+    # rank 1 of 2 draws stream 1 (3 batches of 2), no bar, returns None
+    gen = FakeGenerator()
+    tmp_path.mkdir(exist_ok=True)
+    assert run(tmp_path, gen, rank=1, world_size=2) is None
+    labels, _ = by_hand(5, num=10, seed=3, batch_size=2, streams=2)
+    assert [c['labels'] for c in gen.calls] == [
+        labels[[1, 3]].tolist(), labels[[5, 7]].tolist(),
+        labels[[9, 11]].tolist()]
+    (bar,) = Bar.made
+    assert bar.kwargs == dict(total=6, unit='img', disable=True,
+                              dynamic_ncols=True)
+    Bar.made = []
+    monkeypatch.setattr(released, 'time', Clock())
+    record = run(tmp_path, rank=0, world_size=2)
+    (bar,) = Bar.made
+    assert bar.kwargs['total'] == 6 and bar.kwargs['disable'] is False
+    # rank 0 found stream 1 done: it drew stream 0 alone
+    assert record['run'] == dict(world_size=2, drawn_streams=1,
+                                 wall_seconds=3.5)
+    assert record['settings']['streams'] == 2
+    with np.load(tmp_path / 'samples.npz') as data:
+        np.testing.assert_array_equal(data['arr_1'], labels[:10])
+    # finished: rank 1 gets None, rank 0 the record, nothing drawn
+    gen = FakeGenerator()
+    assert run(tmp_path, gen, rank=1, world_size=2) is None
+    assert run(tmp_path, gen, rank=0, world_size=2) == record
+    assert gen.calls == []
+
+
+def test_finished_run_returns_its_record_or_reassembles(fakes, tmp_path):
+    record = run(tmp_path)
+    samples = (tmp_path / 'samples.npz').read_bytes()
+    gen = FakeGenerator()
+    Bar.made = []
+    assert run(tmp_path, gen) == record
+    assert gen.calls == [] and Bar.made == []
+    # samples.npz lost: reassembled from the chunks, nothing drawn
+    (tmp_path / 'samples.npz').unlink()
+    again = run(tmp_path, gen)
+    assert gen.calls == [] and again['run']['drawn_streams'] == 0
+    assert (tmp_path / 'samples.npz').read_bytes() == samples
+    # a sampling.json of other settings: reassembled too
+    stale = dict(again, settings=dict(again['settings'], seed=9))
+    (tmp_path / 'sampling.json').write_text(json.dumps(stale))
+    third = run(tmp_path, gen)
+    assert gen.calls == [] and third['settings'] == record['settings']
+    assert third['run']['drawn_streams'] == 0
+
+
+def test_run_refuses_bad_sizes_with_messages(tmp_path):
+    gen, tok = FakeGenerator(), FakeTokenizer()
+    with pytest.raises(InputError,
+                       match=r'^chunk_size must be >= 1, got 0$'):
+        run_released_sampling(gen, tok, tmp_path, num=2, chunk_size=0)
+    with pytest.raises(InputError,
+                       match=r'^num \(0\), batch_size \(32\) and streams '
+                             r'\(1\) must be >= 1$'):
+        run_released_sampling(gen, tok, tmp_path, num=0)
+    assert not tmp_path.joinpath('sampling.json').exists()
+
+
+def test_batches_per_stream_bounds():
+    assert batches_per_stream(1, 1, 1) == 1
+    assert batches_per_stream(8, 2, 2) == 2
+    assert batches_per_stream(9, 2, 2) == 3
+    assert batches_per_stream(7, 8, 3) == 1
+    for args in ((0, 1, 1), (1, 0, 1), (1, 1, 0), (-3, 2, 2)):
+        with pytest.raises(InputError, match=r'must be >= 1$'):
+            batches_per_stream(*args)
+    with pytest.raises(InputError, match=r'^num \(5\), batch_size \(0\) '
+                                         r'and streams \(2\) must be'):
+        batches_per_stream(5, 0, 2)
+
+
+def test_eval_side_cases_and_message():
+    assert eval_side('auto', 384) == 256 and eval_side('auto', 256) == 256
+    assert eval_side('auto', 255) == 255 and eval_side(None, 7) == 7
+    assert eval_side(1, 300) == 1 and eval_side('auto', 257) == 256
+    assert isinstance(eval_side(np.int64(5), 3), int)
+    for bad, shown in (('big', "'big'"), (0, '0'), (-2, '-2')):
+        with pytest.raises(InputError,
+                           match=r"^eval_size must be 'auto', None or a "
+                                 rf'positive int, got {shown}$'):
+            eval_side(bad, 32)
+
+
+def test_resize_for_eval_squares_and_floats():
+    # a 6 x 4 image (H x W) is resized to its width, 4 x 4
+    x = torch.linspace(-1, 1, 24).view(1, 1, 6, 4).expand(2, 3, 6, 4)
+    out = released.resize_for_eval(x.half(), None)
+    assert out.shape == (2, 3, 4, 4) and out.dtype == torch.float32
+    # the same side: returned as it is (floats), no resampling
+    y = torch.rand(1, 3, 5, 5, dtype=torch.float64)
+    assert torch.equal(released.resize_for_eval(y, 5), y.float())
+    # a flat image stays flat at any size
+    flat_image = torch.full((1, 3, 8, 8), 0.25)
+    out = released.resize_for_eval(flat_image, 3)
+    assert out.shape == (1, 3, 3, 3)
+    assert torch.allclose(out, torch.full_like(out, 0.25))
+
+
+def test_released_uint8_keeps_channels_last_in_order():
+    # red 0.5, green 0, blue -1 -> floor(127.5 x + 128) = 191, 128, 0
+    x = torch.tensor([0.5, 0.0, -1.0]).view(1, 3, 1, 1).expand(2, 3, 5, 5)
+    x = x.clone()
+    x[:, :, 1, 3] = 1.0     # row 1, column 3 white
+    out = released.released_uint8(x, None)
+    assert out.shape == (2, 5, 5, 3) and out.dtype == np.uint8
+    assert out[1, 2, 4].tolist() == [191, 128, 0]
+    assert out[1, 1, 3].tolist() == [255, 255, 255]
+    assert out[1, 3, 1].tolist() == [191, 128, 0]
+    # default eval_size 'auto': 300 px -> 256 px
+    big = torch.zeros(1, 3, 300, 300)
+    assert released.released_uint8(big).shape == (1, 256, 256, 3)
