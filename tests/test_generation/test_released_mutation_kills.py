@@ -516,3 +516,12 @@ def test_released_uint8_keeps_channels_last_in_order():
     # default eval_size 'auto': 300 px -> 256 px
     big = torch.zeros(1, 3, 300, 300)
     assert released.released_uint8(big).shape == (1, 256, 256, 3)
+
+
+def test_other_settings_are_refused_naming_the_samples(fakes, tmp_path):
+    run(tmp_path)
+    with pytest.raises(InputError,
+                       match=r' holds samples made with other settings '
+                             r'\(batch_size: 2 in the folder, now 4\): use '
+                             r'another output folder or delete it$'):
+        run(tmp_path, batch_size=4)
