@@ -525,3 +525,27 @@ def test_other_settings_are_refused_naming_the_samples(fakes, tmp_path):
                              r'\(batch_size: 2 in the folder, now 4\): use '
                              r'another output folder or delete it$'):
         run(tmp_path, batch_size=4)
+
+
+def test_run_waits_at_the_barrier(fakes, tmp_path):
+    # the folder guard, the listing of what is left, the end of drawing
+    waits = []
+    run(tmp_path, barrier=lambda: waits.append(len(waits)))
+    assert waits == [0, 1, 2]
+
+
+def test_changed_source_redraws_every_stream(fakes, tmp_path):
+    # a checkpoint changed in place (same path, other sha256): the chunks
+    # and the outputs made from them (grids included) are stale
+    def source(sha):
+        return dict(generator=dict(path='/ckpt/g.pth', sha256=sha * 64))
+
+    run(tmp_path, identity=source('a'))
+    samples = (tmp_path / 'samples.npz').read_bytes()
+    (tmp_path / 'grid_class_77.png').write_bytes(b'old')
+    gen = FakeGenerator()
+    record = run(tmp_path, gen, identity=source('b'))
+    assert len(gen.calls) == 6 and record['run']['drawn_streams'] == 2
+    assert record['settings']['generator']['sha256'] == 'b' * 64
+    assert not (tmp_path / 'grid_class_77.png').exists()
+    assert (tmp_path / 'samples.npz').read_bytes() == samples
