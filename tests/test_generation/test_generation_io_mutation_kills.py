@@ -9,6 +9,7 @@ images read through the fqzoo dataset, accuracies counted by hand, and
 every user-facing message written out in full.
 """
 import itertools
+import json
 import re
 import warnings
 from types import SimpleNamespace
@@ -37,7 +38,13 @@ from fqzoo.generation.inputs import (
     load_reference,
     load_samples,
 )
-from fqzoo.generation.outputs import samples_complete, timings, write_grids
+from fqzoo.generation.outputs import (
+    assemble_outputs,
+    samples_complete,
+    timings,
+    write_grids,
+)
+from fqzoo.generation.shards import shard_path, write_shard
 from fqzoo.utils.images import to_uint8
 
 
@@ -689,3 +696,83 @@ def test_write_grids_defaults_and_edge_cases(tmp_path):
                                   _hand_grid(one[2], 1, 4))
     assert write_grids(tmp_path / 'none', {}) == []
     assert not (tmp_path / 'none').exists()
+
+
+def _shards(out_dir, parts):
+    """Write one shard per (labels, seconds) of ``parts``: random 6x4
+    images and int16 [2, 5] tokens; returns images and labels."""
+    rng = np.random.default_rng(0)
+    images, labels = [], []
+    for i, (part, seconds) in enumerate(parts):
+        part = np.array(part)
+        imgs = rng.integers(0, 256, (len(part), 6, 4, 3), dtype=np.uint8)
+        write_shard(shard_path(out_dir, i), images=imgs, labels=part,
+                    tokens=np.zeros((len(part), 2, 5), np.int16),
+                    seconds=np.array(seconds))
+        images.append(imgs)
+        labels.append(part)
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def test_assemble_outputs_by_hand(tmp_path):
+    """Two shards (3 + 2 samples, 1.5 + 0.5 s drawing, 0.25 + 0.5 s
+    decoding): the samples in order, the 3 of class 2 in its grid, 2 a
+    row (upscaled 64 // 6 = 10 times), 2 of them in grid.png, a record of
+    every field."""
+    images, labels = _shards(tmp_path, [([2, 5, 2], [1.5, 0.25]),
+                                        ([0, 2], [0.5, 0.5])])
+    record = assemble_outputs(
+        tmp_path, labels, [(0, 3), (3, 5)], [2, 0], record=dict(seed=7),
+        positions=10, grid_per_class=3, grid_cols=2, grid_max_classes=1)
+    assert record == dict(
+        seed=7, samples='samples.npz', num=5, classes=[2, 0],
+        per_class={'2': 3, '0': 1}, image_shape=[6, 4, 3],
+        token_shape=[2, 5], token_dtype='int16',
+        timings=dict(
+            generate_seconds=2.0, decode_seconds=0.75, images_per_s=1.818,
+            tokens_per_s=25.0,
+            note="summed over shards (one process's time; several "
+                 'processes draw world_size times faster); a token is one '
+                 'position (its G sub-tokens together)'),
+        shards=[dict(file='shard_00000.npz', start=0, count=3),
+                dict(file='shard_00001.npz', start=3, count=2)],
+        grids=['grid_class_2.png', 'grid.png'])
+    assert json.loads((tmp_path / 'sampling.json').read_text()) == record
+    with np.load(tmp_path / 'samples.npz') as data:
+        assert sorted(data.files) == ['arr_0', 'arr_1']
+        np.testing.assert_array_equal(data['arr_0'], images)
+        assert data['arr_1'].dtype == np.int64
+        assert data['arr_1'].tolist() == [2, 5, 2, 0, 2]
+    np.testing.assert_array_equal(
+        _read(tmp_path / 'grid_class_2.png'),
+        _hand_grid([images[0], images[2], images[4]], 2, 10))
+    np.testing.assert_array_equal(_read(tmp_path / 'grid.png'),
+                                  _hand_grid([images[0], images[2]], 2, 10))
+    assert not (tmp_path / 'grid_class_0.png').exists()
+
+
+def test_assemble_outputs_grid_defaults(tmp_path):
+    """64 samples a class grid in rows of 8, grids for 50 classes."""
+    labels = [0] * 65 + list(range(1, 51))
+    _shards(tmp_path, [(labels, [1.0, 1.0])])
+    record = assemble_outputs(tmp_path, np.array(labels), [(0, 115)],
+                              list(range(51)), record={}, positions=1)
+    assert len(record['grids']) == 51
+    assert not (tmp_path / 'grid_class_50.png').exists()
+    # 64 images of 6x4 upscaled 10 times, 8 a row: 8 rows
+    assert _read(tmp_path / 'grid_class_0.png').shape == \
+        (8 * 62 + 2, 8 * 42 + 2, 3)
+
+
+def test_assemble_outputs_of_no_samples(tmp_path):
+    """No shard to stream (no range, no class): an empty samples.npz, no
+    grid, zero timings and an empty token shape and dtype."""
+    _shards(tmp_path, [([1], [1.0, 1.0])])
+    record = assemble_outputs(tmp_path, np.zeros(0, np.int64), [], [],
+                              record={}, positions=4)
+    assert record['num'] == 0 and record['grids'] == []
+    assert record['token_shape'] == [] and record['token_dtype'] == ''
+    assert record['timings']['generate_seconds'] == 0.0
+    assert record['shards'] == [] and record['image_shape'] == [6, 4, 3]
+    with np.load(tmp_path / 'samples.npz') as data:
+        assert data['arr_0'].shape == (0, 6, 4, 3)
