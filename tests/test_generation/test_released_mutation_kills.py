@@ -91,7 +91,7 @@ class Bar:
 class Clock:
     """``perf_counter``: draw_batch's three reads of batch k are
     ``10 k``, ``10 k + 1`` and ``10 k + 1.25`` (1 s generating, 0.25 s
-    decoding); ``time``: 100, 103.5, 100, 103.5 ... (3.5 s a run)."""
+    decoding); ``time``: 100, 103.51234, 100 ... (3.51234 s a run)."""
 
     def __init__(self):
         self.reads, self.walls = 0, 0
@@ -103,7 +103,7 @@ class Clock:
 
     def time(self):
         self.walls += 1
-        return 103.5 if self.walls % 2 == 0 else 100.0
+        return 103.51234 if self.walls % 2 == 0 else 100.0
 
 
 @pytest.fixture
@@ -349,7 +349,7 @@ def test_run_defaults_from_the_docstring(fakes, tmp_path):
                'r, seeded seed * streams + r',
         order='batch * batch_size * streams + row * streams + stream')
     assert record['run'] == dict(world_size=1, drawn_streams=1,
-                                 wall_seconds=3.5)
+                                 wall_seconds=3.512)
     assert record['protocol'] == 'released'
     assert record['eval_command'] is None
     assert set(record) == {
@@ -420,7 +420,7 @@ def test_run_split_over_processes(fakes, tmp_path, monkeypatch):
     assert bar.kwargs['total'] == 6 and bar.kwargs['disable'] is False
     # rank 0 found stream 1 done: it drew stream 0 alone
     assert record['run'] == dict(world_size=2, drawn_streams=1,
-                                 wall_seconds=3.5)
+                                 wall_seconds=3.512)
     assert record['settings']['streams'] == 2
     with np.load(tmp_path / 'samples.npz') as data:
         np.testing.assert_array_equal(data['arr_1'], labels[:10])
@@ -513,6 +513,10 @@ def test_released_uint8_keeps_channels_last_in_order():
     assert out[1, 2, 4].tolist() == [191, 128, 0]
     assert out[1, 1, 3].tolist() == [255, 255, 255]
     assert out[1, 3, 1].tolist() == [191, 128, 0]
+    # out of range: -1.5 -> 0 (-63.25), 1.2 -> 255 (281)
+    x[:, :, 4, 0] = torch.tensor([-1.5, 1.2, 1.2]).view(1, 3)
+    out = released.released_uint8(x, None)
+    assert out[0, 4, 0].tolist() == [0, 255, 255]
     # default eval_size 'auto': 300 px -> 256 px
     big = torch.zeros(1, 3, 300, 300)
     assert released.released_uint8(big).shape == (1, 256, 256, 3)
@@ -549,3 +553,49 @@ def test_changed_source_redraws_every_stream(fakes, tmp_path):
     assert record['settings']['generator']['sha256'] == 'b' * 64
     assert not (tmp_path / 'grid_class_77.png').exists()
     assert (tmp_path / 'samples.npz').read_bytes() == samples
+
+
+def test_labels_are_drawn_on_the_streams_device(monkeypatch):
+    # a stream on a GPU draws its labels there (torch.randint's device)
+    seen = []
+
+    def randint(*args, **kwargs):
+        seen.append((args, kwargs))
+        return torch.zeros(args[-1], dtype=torch.long)
+
+    rng = SimpleNamespace(device=torch.device('cuda', 0))
+    monkeypatch.setattr(torch, 'randint', randint)
+    released.draw_labels(rng, 3, 7)
+    assert seen == [((0, 7, (3, )), dict(generator=rng,
+                                         device=torch.device('cuda', 0)))]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_released_uint8_of_cuda_images_comes_back_to_the_cpu():
+    x = torch.linspace(-1.2, 1.2, 3 * 16).view(1, 3, 4, 4)
+    out = released.released_uint8(x.cuda(), None)
+    np.testing.assert_array_equal(out, released.released_uint8(x, None))
+
+
+def test_resize_for_eval_resizes_either_side():
+    # H x W = 4 x 6 to 4: 4 x 4, though H already is 4
+    x = torch.rand(1, 3, 4, 6)
+    assert released.resize_for_eval(x, 4).shape == (1, 3, 4, 4)
+    # H x W = 3 x 5 to 3 (the channels): 3 x 3
+    x = torch.rand(1, 3, 3, 5)
+    assert released.resize_for_eval(x, 3).shape == (1, 3, 3, 3)
+    # H x W = 5 x 3, kept size (the width, 3): 3 x 3
+    x = torch.rand(1, 3, 5, 3)
+    assert released.resize_for_eval(x, None).shape == (1, 3, 3, 3)
+
+
+def test_resize_for_eval_is_bicubic_by_hand():
+    # 4 -> 2 px: output column j samples the source at 2 j + 0.5, the
+    # cubic convolution kernel (a = -0.75) at distances 1.5, 0.5, 0.5, 1.5
+    # weighs -0.09375, 0.59375, 0.59375, -0.09375 (indices clamped at
+    # the border); columns 0, 0.8, 0, 0.8, rows alike
+    x = torch.tensor([0.0, 0.8, 0.0, 0.8]).expand(1, 3, 4, 4)
+    out = released.resize_for_eval(x, 2)
+    expected = torch.tensor([0.5 * 0 + 0.59375 * 0.8 - 0.09375 * 0,
+                             -0.09375 * 0.8 + 0.59375 * 0 + 0.5 * 0.8])
+    assert torch.allclose(out, expected.expand(1, 3, 2, 2), atol=1e-6)
