@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from progress_recorder import Bar
 
 from fqzoo.errors import InputError
 from fqzoo.generation import released
@@ -68,24 +69,6 @@ class FakeTokenizer(torch.nn.Module):
         level = torch.from_numpy(flat(tokens.numpy())).double()
         value = ((level + 0.5 - 128.0) / 127.5).float()
         return value.view(-1, 1, 1, 1).expand(-1, 3, SIDE, SIDE).clone()
-
-
-class Bar:
-    """tqdm as a recorder."""
-    made = []
-
-    def __init__(self, **kwargs):
-        self.kwargs, self.updates = kwargs, []
-        Bar.made.append(self)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def update(self, n):
-        self.updates.append(n)
 
 
 class Clock:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
+from progress_recorder import Bar
 
 from fqzoo.errors import InputError
 from fqzoo.generation import provenance, sampler
@@ -417,27 +418,6 @@ class FakeTokenizer(torch.nn.Module):
 def _tokens(seed: int) -> np.ndarray:
     rng = torch.Generator().manual_seed(seed)
     return torch.randint(0, 40000, (2, 2, 3), generator=rng).numpy()
-
-
-class Bar:
-    """tqdm as a recorder."""
-    made = []
-
-    def __init__(self, **kwargs):
-        self.kwargs, self.updates, self.postfix = kwargs, [], []
-        Bar.made.append(self)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def update(self, n):
-        self.updates.append(n)
-
-    def set_postfix(self, **kwargs):
-        self.postfix.append(kwargs)
 
 
 class Clock:

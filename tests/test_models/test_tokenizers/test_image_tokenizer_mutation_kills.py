@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.logging import MessageHub
 from mmengine.model import BaseDataPreprocessor
+from test_train_step_values import ToyPerceptual
 from torch import nn
 
 import fqzoo.models.tokenizers.image_tokenizer as tokenizer_module
@@ -24,19 +25,6 @@ from fqzoo.models.quantizers import QuantizerOutput
 from fqzoo.registry import MODEL_WRAPPERS, MODELS, QUANTIZERS, REGULARIZERS
 
 LR = 0.1
-
-
-class ToyPerceptual(nn.Module):
-    """A frozen stand-in for LPIPS: per-sample mean |conv(x) - conv(y)|."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        rng = torch.Generator().manual_seed(3)
-        self.register_buffer('weight', torch.randn(4, 3, 3, 3, generator=rng))
-
-    def forward(self, x, y):
-        diff = F.conv2d(x, self.weight) - F.conv2d(y, self.weight)
-        return diff.abs().mean(dim=(1, 2, 3))
 
 
 @REGULARIZERS.register_module(name='_ProbeRegularizer', force=True)
