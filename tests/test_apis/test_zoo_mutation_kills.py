@@ -4,10 +4,13 @@ network), every word of its error messages, the conversion options and
 defaults (mutation run)."""
 import hashlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 from huggingface_hub import constants
 from mmengine.config import Config
+from safetensors.torch import save_file
 from test_zoo import TINY_TOKENIZER, TOK_META, write_index
 from torch import nn
 
@@ -17,9 +20,13 @@ from fqzoo.apis.zoo import (
     WeightsUnavailableError,
     check_sha256,
     conversion_options,
+    convert_to_fqzoo,
     hub_file,
     list_models,
+    recorded_layout,
 )
+from fqzoo.converters import detect_and_convert
+from fqzoo.utils.token_layout import layout_meta
 
 HUB_WEIGHTS = {'repo_id': 'org/tiny', 'filename': 'tok.pth',
                'revision': None, 'sha256': None}
@@ -152,3 +159,99 @@ def test_conversion_options_take_heads_from_config_grid_from_model():
     assert options == dict(num_heads=4, grid_size=3)
     bare = Config(dict(model=dict(type='ImageTokenizer')))
     assert conversion_options(nn.Linear(1, 1), bare) == dict(config=bare)
+
+
+# --- convert_to_fqzoo and the layout a file records ---------------------
+
+
+class FakeConverter:
+    """Stands in for ``fqzoo.converters.detect_and_convert``: records the
+    options, returns ``state_dict`` or raises ``error``."""
+
+    def __init__(self, state_dict=None, error=None):
+        self.state_dict, self.error = state_dict, error
+        self.options = None
+
+    def __call__(self, state, **options):
+        self.options = options
+        if self.error is not None:
+            raise self.error
+        return SimpleNamespace(state_dict=self.state_dict)
+
+
+def test_fqzoo_state_under_module_prefix_is_kept_as_it_is():
+    """A DataParallel-saved fqzoo state (``module.`` keys) fits: no
+    converter is asked (none knows this layout)."""
+    model = nn.Linear(2, 2)
+    state = {f'module.{k}': v for k, v in model.state_dict().items()}
+    assert convert_to_fqzoo(state, model, 'src.pth') is state
+
+
+def test_neither_layout_names_file_model_and_converter_reason():
+    state = {'some.weight': torch.zeros(2)}
+    with pytest.raises(KeyError) as raw:
+        detect_and_convert(state)
+    with pytest.raises(KeyError) as err:
+        convert_to_fqzoo(state, nn.Linear(2, 2), 'other.pt')
+    assert err.value.args == (
+        'other.pt: neither fqzoo weights of Linear nor a released layout: '
+        f'{raw.value.args[0]}',)
+
+
+def test_converter_error_without_args(monkeypatch):
+    monkeypatch.setattr('fqzoo.converters.detect_and_convert',
+                        FakeConverter(error=ValueError()))
+    with pytest.raises(ValueError) as err:
+        convert_to_fqzoo({}, nn.Linear(2, 2), 'other.pt')
+    assert err.value.args == (
+        'other.pt: neither fqzoo weights of Linear nor a released layout: ',)
+
+
+def test_converter_told_what_config_and_model_know(monkeypatch):
+    converter = FakeConverter(state_dict={})
+    monkeypatch.setattr('fqzoo.converters.detect_and_convert', converter)
+    model = Gridded()
+    model.weight = nn.Parameter(torch.zeros(1))
+    config = Config(dict(model=dict(backbone=dict(num_heads=2))))
+    convert_to_fqzoo({'w': torch.zeros(1)}, model, 'src.pt', config)
+    assert converter.options.pop('config') is config
+    assert converter.options == dict(num_heads=2, grid_size=3)
+    convert_to_fqzoo({'w': torch.zeros(1)}, model, 'src.pt')
+    assert converter.options == {}
+
+
+def test_converted_state_keeps_only_the_models_missing_buffers(monkeypatch):
+    """Buffers the release lacks come from the model; a parameter it
+    lacks stays missing (for the key check to report), never the model's
+    random value."""
+    model = nn.BatchNorm1d(2)
+    model.running_var.fill_(7.0)
+    weight, mean = torch.full((2,), 3.0), torch.full((2,), 5.0)
+    converter = FakeConverter(state_dict={'weight': weight,
+                                          'running_mean': mean})
+    monkeypatch.setattr('fqzoo.converters.detect_and_convert', converter)
+    state = convert_to_fqzoo({'w': torch.zeros(1)}, model, 'src.pt')
+    assert sorted(state) == ['num_batches_tracked', 'running_mean',
+                             'running_var', 'weight']
+    assert state['weight'] is weight and state['running_mean'] is mean
+    assert torch.equal(state['running_var'], torch.full((2,), 7.0))
+
+
+LAYOUT = {'codebook_sizes': [32], 'grid': [8, 8]}
+
+
+def test_recorded_layout_of_a_checkpoint(tmp_path):
+    path = tmp_path / 'ckpt.pth'
+    path.write_bytes(b'a torch file, given loaded')
+    assert recorded_layout({'meta': {'token_layout': LAYOUT}}, path) == LAYOUT
+    for checkpoint in ({'meta': {'token_layout': 'grid'}}, {'meta': 3},
+                       {'state_dict': {}}, [LAYOUT]):
+        assert recorded_layout(checkpoint, path) is None
+
+
+def test_recorded_layout_of_a_safetensors_file(tmp_path):
+    path = tmp_path / 'w.safetensors'
+    save_file({'w': torch.zeros(1)}, str(path), metadata=layout_meta(LAYOUT))
+    assert recorded_layout({}, path) == LAYOUT
+    save_file({'w': torch.zeros(1)}, str(path), metadata={'other': 'x'})
+    assert recorded_layout({}, path) is None
