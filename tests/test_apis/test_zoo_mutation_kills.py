@@ -14,15 +14,18 @@ from safetensors.torch import save_file
 from test_zoo import TINY_TOKENIZER, TOK_META, write_index
 from torch import nn
 
+from fqzoo.apis import get_model, init_generator, init_tokenizer
 from fqzoo.apis.zoo import (
     HashMismatchError,
     ModelInfo,
     WeightsUnavailableError,
+    built_layout,
     check_sha256,
     conversion_options,
     convert_to_fqzoo,
     hub_file,
     list_models,
+    load_weights,
     recorded_layout,
 )
 from fqzoo.converters import detect_and_convert
@@ -39,17 +42,18 @@ def hub_info(**weights) -> ModelInfo:
 
 class FakeHub:
     """Stands in for ``huggingface_hub.hf_hub_download``: records each
-    call, returns ``/cache/<filename>`` or raises ``error``."""
+    call, returns ``path`` (default ``/cache/<filename>``) or raises
+    ``error``."""
 
     def __init__(self):
         self.calls = []
-        self.error = None
+        self.error = self.path = None
 
     def __call__(self, *args, **kwargs):
         self.calls.append((args, kwargs))
         if self.error is not None:
             raise self.error
-        return f'/cache/{args[1]}'
+        return self.path or f'/cache/{args[1]}'
 
 
 @pytest.fixture
@@ -255,3 +259,130 @@ def test_recorded_layout_of_a_safetensors_file(tmp_path):
     assert recorded_layout({}, path) == LAYOUT
     save_file({'w': torch.zeros(1)}, str(path), metadata={'other': 'x'})
     assert recorded_layout({}, path) is None
+
+
+# --- load_weights: the layout check, the entry, the keys ----------------
+
+
+@pytest.fixture(scope='module')
+def tok_files(tmp_path_factory):
+    """``(config file, {name: weights file})``: a tiny tokenizer's config
+    and checkpoints of its weights (seeded, not the init), ``layout``
+    recording a 4x4 grid at 16 px where the model has 8x8, ``training``
+    with the discriminator and perceptual-loss keys a training run saves,
+    ``no_entry`` holding only ``meta``, ``extra`` with a key too many."""
+    root = tmp_path_factory.mktemp('tok')
+    config = root / 'tiny_tok.py'
+    config.write_text(TINY_TOKENIZER)
+    torch.manual_seed(3)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v
+             for k, v in init_tokenizer(config).state_dict().items()}
+    layout = dict(built_layout(init_tokenizer(config), [16]),
+                  grids={'16x16': [4, 4]})
+    checkpoints = dict(
+        plain={'state_dict': state},
+        layout={'state_dict': state, 'meta': {'token_layout': layout}},
+        training={'state_dict': dict(state, **{
+            'discriminator.conv.weight': torch.zeros(2),
+            'perceptual_loss.net.weight': torch.zeros(2)})},
+        no_entry={'meta': {'iter': 1}},
+        extra={'state_dict': dict(state, **{'extra.w': torch.zeros(1)})})
+    files = {}
+    for name, checkpoint in checkpoints.items():
+        files[name] = root / f'{name}.pth'
+        torch.save(checkpoint, files[name])
+    return config, files
+
+
+def loaded_equal(model, path) -> bool:
+    state = torch.load(path)['state_dict']
+    return all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize('how', ['none', 'unnamed', 'file'])
+def test_layout_recorded_in_a_checkpoint_is_checked(tok_files, how):
+    """The grid no tensor shows, read from a ``.pth``'s ``meta`` and
+    compared at the given image size; the model named by its config file,
+    else as 'its config'."""
+    config, files = tok_files
+    path = files['layout']
+    given = dict(none=None, unnamed=Config(dict(model={})),
+                 file=Config.fromfile(str(config)))[how]
+    model_name = f'the model of {config}' if how == 'file' else \
+        'the model of its config'
+    with pytest.raises(ValueError) as err:
+        load_weights(init_tokenizer(config), path, given, [16])
+    assert str(err.value) == (
+        f'{path} and {model_name} do not belong together: their token '
+        f'layouts differ (grid at 16x16 [4, 4] in {path}, [8, 8] in '
+        f'{model_name})')
+
+
+def test_weights_load_with_and_without_a_config(tok_files):
+    config, files = tok_files
+    for given in (None, Config.fromfile(str(config))):
+        model = load_weights(init_tokenizer(config), files['plain'], given,
+                             [16])
+        assert loaded_equal(model, files['plain'])
+
+
+def test_tokenizer_file_with_training_parts_loads(tok_files):
+    config, files = tok_files
+    model = load_weights(init_tokenizer(config), files['training'])
+    assert loaded_equal(model, files['plain'])
+
+
+def test_file_without_weights_is_named(tok_files):
+    config, files = tok_files
+    path = files['no_entry']
+    with pytest.raises(KeyError) as err:
+        load_weights(init_tokenizer(config), path)
+    assert err.value.args == (f"{path} has no model / module / state_dict "
+                              "entry of weights (entries: ['meta'])",)
+
+
+def test_key_too_many_names_the_file(tok_files):
+    config, files = tok_files
+    path = files['extra']
+    with pytest.raises(KeyError) as err:
+        load_weights(init_tokenizer(config), path)
+    assert err.value.args[0].startswith(
+        f'{path} does not match the model ImageTokenizer (another '
+        "architecture or config?): 0 missing keys [], 1 unexpected keys "
+        "['extra.w']")
+
+
+TINY_GPT_CONFIG = dict(
+    type='AutoregressiveGenerator', num_classes=5, grid_size=[4, 4],
+    codebook_sizes=[24], tokens=None,
+    backbone=dict(type='LlamaGenBackbone', width=32, num_layers=2,
+                  num_heads=4, ffn_hidden_dim=96),
+    head=dict(type='ParallelLinearHead'))
+
+
+def test_generator_file_with_a_discriminator_key_is_refused(tmp_path):
+    """Only tokenizers drop training-only parts: a generator has none, so
+    such a key means another model's file."""
+    model = init_generator(dict(model=TINY_GPT_CONFIG))
+    path = tmp_path / 'gpt.pth'
+    torch.save({'state_dict': dict(model.state_dict(), **{
+        'discriminator.w': torch.zeros(1)})}, path)
+    with pytest.raises(KeyError, match=r"1 unexpected keys "
+                       r"\['discriminator.w'\]"):
+        load_weights(model, path)
+
+
+def test_get_model_hands_hub_options_on_and_moves_to_device(hub, tok_files,
+                                                            tmp_path):
+    config, files = tok_files
+    hub.path = str(files['plain'])
+    index = write_index(tmp_path, [dict(name='tiny_tok',
+                                        config=TINY_TOKENIZER,
+                                        metadata=TOK_META,
+                                        weights=HUB_WEIGHTS)])
+    model = get_model('tiny_tok', device='meta', cache_dir=tmp_path / 'hub',
+                      local_files_only=True, index=index)
+    assert hub.calls == [(('org/tiny', 'tok.pth'), dict(
+        revision=None, cache_dir=tmp_path / 'hub', local_files_only=True))]
+    assert {p.device.type for p in model.parameters()} == {'meta'}
+    assert not model.training
