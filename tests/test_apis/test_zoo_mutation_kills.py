@@ -3,6 +3,7 @@ reads, what it hands ``hf_hub_download`` (a recording stand-in, never the
 network), every word of its error messages, the conversion options and
 defaults (mutation run)."""
 import hashlib
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,8 +11,8 @@ import pytest
 import torch
 from huggingface_hub import constants
 from mmengine.config import Config
-from safetensors.torch import save_file
-from test_zoo import TINY_TOKENIZER, TOK_META, write_index
+from safetensors.torch import load_file, save_file
+from test_zoo import TINY_TOKENIZER, TOK_META, sha256, write_index
 from torch import nn
 
 from fqzoo.apis import get_model, init_generator, init_tokenizer
@@ -23,12 +24,14 @@ from fqzoo.apis.zoo import (
     check_sha256,
     conversion_options,
     convert_to_fqzoo,
+    export_model,
     hub_file,
     list_models,
     load_weights,
     recorded_layout,
 )
 from fqzoo.converters import detect_and_convert
+from fqzoo.utils.checkpoint import safetensors_metadata
 from fqzoo.utils.token_layout import layout_meta
 
 HUB_WEIGHTS = {'repo_id': 'org/tiny', 'filename': 'tok.pth',
@@ -386,3 +389,37 @@ def test_get_model_hands_hub_options_on_and_moves_to_device(hub, tok_files,
         revision=None, cache_dir=tmp_path / 'hub', local_files_only=True))]
     assert {p.device.type for p in model.parameters()} == {'meta'}
     assert not model.training
+
+
+TOK_LAYOUT = {'codebook_sizes': [32], 'sub_tokens': ['pixel'],
+              'downsample_factor': 2, 'grids': {'16x16': [8, 8]}}
+
+
+def test_export_model_options_and_metadata(hub, tok_files, tmp_path):
+    """export_model hands revision, hash check and hub options to the
+    loading, creates the nested folder and records name, layout and the
+    source file's sha256."""
+    _, files = tok_files
+    good, other = files['plain'], files['training']
+    index = write_index(tmp_path, [dict(
+        name='tiny_tok', config=TINY_TOKENIZER, metadata=TOK_META,
+        weights=dict(HUB_WEIGHTS, sha256=sha256(good)))])
+    out, cache = tmp_path / 'out' / 'zoo', tmp_path / 'hub'
+    hub.path = str(good)
+    _, weights = export_model('tiny_tok', out, cache_dir=cache,
+                              local_files_only=True, index=index)
+    assert hub.calls == [(('org/tiny', 'tok.pth'), dict(
+        revision=None, cache_dir=cache, local_files_only=True))]
+    meta = safetensors_metadata(weights)
+    assert json.loads(meta.pop('token_layout')) == TOK_LAYOUT
+    assert meta == dict(fqzoo_model='tiny_tok', source_sha256=sha256(good))
+    state = torch.load(good)['state_dict']
+    exported = load_file(str(weights))
+    assert all(torch.equal(exported[k], state[k]) for k in state)
+    hub.path = str(other)
+    with pytest.raises(HashMismatchError):
+        export_model('tiny_tok', out, index=index)
+    export_model('tiny_tok', out, revision='v1', index=index)
+    assert hub.calls[-1][1]['revision'] == 'v1'
+    _, weights = export_model('tiny_tok', out, pretrained=False, index=index)
+    assert safetensors_metadata(weights)['source_sha256'] == ''
