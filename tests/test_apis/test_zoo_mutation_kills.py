@@ -20,6 +20,7 @@ from fqzoo.apis.zoo import (
     HashMismatchError,
     ModelInfo,
     WeightsUnavailableError,
+    build_config,
     built_layout,
     check_sha256,
     conversion_options,
@@ -423,3 +424,39 @@ def test_export_model_options_and_metadata(hub, tok_files, tmp_path):
     assert hub.calls[-1][1]['revision'] == 'v1'
     _, weights = export_model('tiny_tok', out, pretrained=False, index=index)
     assert safetensors_metadata(weights)['source_sha256'] == ''
+
+
+# --- a generator's token layout from the index --------------------------
+
+
+def gpt_info(tmp_path, metadata, **model) -> ModelInfo:
+    config = tmp_path / 'tiny_gpt.py'
+    config.write_text(f'model = {dict(TINY_GPT_CONFIG, **model)!r}\n')
+    return ModelInfo(name='tiny_gpt', collection='Tiny', config=config,
+                     metadata=metadata, metafile=tmp_path / 'metafile.yml')
+
+
+@pytest.mark.parametrize('missing', ['Token Grid', 'Codebooks'])
+def test_generator_without_index_layout_names_metafile_and_model(tmp_path,
+                                                                 missing):
+    metadata = {'Token Grid': [4, 4], 'Codebooks': [24]}
+    del metadata[missing]
+    info = gpt_info(tmp_path, metadata)
+    with pytest.raises(KeyError) as err:
+        build_config(info)
+    assert err.value.args == (f'{tmp_path / "metafile.yml"}: generator '
+                              "'tiny_gpt' needs Metadata \"Token Grid\" and "
+                              '"Codebooks"',)
+
+
+def test_generator_config_disagreeing_with_the_index_is_named(tmp_path):
+    info = gpt_info(tmp_path, {'Token Grid': [8, 8], 'Codebooks': [24]})
+    with pytest.raises(ValueError) as err:
+        build_config(info)
+    assert str(err.value) == (f'tiny_gpt: {info.config} sets grid_size=[4, '
+                              '4], the model index [8, 8]')
+    info = gpt_info(tmp_path, {'Token Grid': (8, 8), 'Codebooks': (24,)},
+                    grid_size=None, codebook_sizes=[24], tokens='codes/')
+    model = build_config(info).model
+    assert (model.grid_size, model.codebook_sizes, model.tokens) == (
+        [8, 8], [24], None)
