@@ -27,9 +27,11 @@ from fqzoo.apis.zoo import (
     convert_to_fqzoo,
     export_model,
     hub_file,
+    image_sizes,
     list_models,
     load_weights,
     recorded_layout,
+    resolve_weights,
 )
 from fqzoo.converters import detect_and_convert
 from fqzoo.utils.checkpoint import safetensors_metadata
@@ -460,3 +462,24 @@ def test_generator_config_disagreeing_with_the_index_is_named(tmp_path):
     model = build_config(info).model
     assert (model.grid_size, model.codebook_sizes, model.tokens) == (
         [8, 8], [24], None)
+
+
+def test_image_sizes_from_the_index():
+    info = ModelInfo(name='m', collection='C', config=Path('m.py'))
+    assert image_sizes(info) == []
+    info.metadata['Image Size'] = '256'
+    assert image_sizes(info) == [256]
+
+
+def test_resolve_weights_defaults_to_the_checked_release(tok_files):
+    """``pretrained=True`` and ``check_hash=True`` by default: the index's
+    file, and another file refused."""
+    _, files = tok_files
+    good, other = files['plain'], files['training']
+    info = ModelInfo(name='tiny_tok', collection='Tiny', config=Path('t.py'),
+                     weights={'path': good, 'sha256': sha256(good),
+                              'revision': None})
+    assert resolve_weights(info) == good
+    with pytest.raises(HashMismatchError):
+        resolve_weights(info, other)
+    assert resolve_weights(info, other, check_hash=False) == other
