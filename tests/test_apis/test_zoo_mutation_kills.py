@@ -483,3 +483,71 @@ def test_resolve_weights_defaults_to_the_checked_release(tok_files):
     with pytest.raises(HashMismatchError):
         resolve_weights(info, other)
     assert resolve_weights(info, other, check_hash=False) == other
+
+
+def test_no_release_message_says_how_to_go_on():
+    info = ModelInfo(name='far_x', collection='FAR', config=Path('far_x.py'),
+                     note='nothing released')
+    assert resolve_weights(info, False) is None
+    with pytest.raises(WeightsUnavailableError) as err:
+        resolve_weights(info)
+    assert str(err.value) == (
+        'far_x has no released weights (nothing released). Train it with '
+        "far_x.py and pass the checkpoint: get_model('far_x', "
+        "pretrained='/path/to/ckpt'), or pretrained=False for random "
+        'weights')
+
+
+def test_missing_files_are_named(tmp_path):
+    shipped = tmp_path / 'ship' / 'tok.pth'
+    info = ModelInfo(name='tiny', collection='Tiny', config=Path('t.py'),
+                     weights={'path': shipped, 'sha256': None,
+                              'revision': None})
+    with pytest.raises(WeightsUnavailableError) as err:
+        resolve_weights(info)
+    assert str(err.value) == (
+        f'tiny: its shipped weights file {shipped} is missing (a checkout '
+        "without it?): pass another copy as get_model('tiny', "
+        "pretrained='/path/to/tok.pth')")
+    with pytest.raises(FileNotFoundError) as err:
+        resolve_weights(info, str(tmp_path / 'nope.pth'))
+    assert str(err.value) == (f'tiny: weights file not found: '
+                              f'{tmp_path / "nope.pth"}')
+
+
+def test_resolve_weights_hands_hub_options_on(hub, tmp_path):
+    hub.path = str(tmp_path / 'tok.pth')
+    (tmp_path / 'tok.pth').write_bytes(b'abc')
+    info = hub_info(revision='r1', sha256=ABC_SHA256)
+    assert resolve_weights(info, revision='r2', cache_dir=tmp_path / 'hub',
+                           local_files_only=True) == tmp_path / 'tok.pth'
+    assert hub.calls == [(('org/tiny', 'tok.pth'), dict(
+        revision='r2', cache_dir=tmp_path / 'hub', local_files_only=True))]
+
+
+@pytest.mark.parametrize('revision,checked', [
+    (None, True), ('r1', True), ('r2', False)])
+def test_hash_checked_for_the_indexs_revision_only(hub, tmp_path, revision,
+                                                   checked):
+    """The index's sha256 belongs to its revision: another revision's file
+    (or ``check_hash=False``) is not compared."""
+    hub.path = str(tmp_path / 'tok.pth')
+    (tmp_path / 'tok.pth').write_bytes(b'abc')
+    info = hub_info(revision='r1', sha256='0' * 64)
+    if checked:
+        with pytest.raises(HashMismatchError):
+            resolve_weights(info, revision=revision)
+    else:
+        assert resolve_weights(info, revision=revision) == tmp_path / 'tok.pth'
+    assert resolve_weights(info, revision=revision, check_hash=False) == \
+        tmp_path / 'tok.pth'
+    assert resolve_weights(info, str(tmp_path / 'tok.pth'), revision,
+                           check_hash=False) == tmp_path / 'tok.pth'
+
+
+def test_local_file_of_a_model_without_release_is_not_checked(tmp_path):
+    path = tmp_path / 'ckpt.pth'
+    path.write_bytes(b'abc')
+    info = ModelInfo(name='far_x', collection='FAR', config=Path('far_x.py'),
+                     note='nothing released')
+    assert resolve_weights(info, path) == path
