@@ -535,7 +535,8 @@ def test_hash_checked_for_the_indexs_revision_only(hub, tmp_path, revision,
     (tmp_path / 'tok.pth').write_bytes(b'abc')
     info = hub_info(revision='r1', sha256='0' * 64)
     if checked:
-        with pytest.raises(HashMismatchError):
+        with pytest.raises(HashMismatchError,
+                           match='is not the weights file of tiny: sha256'):
             resolve_weights(info, revision=revision)
     else:
         assert resolve_weights(info, revision=revision) == tmp_path / 'tok.pth'
