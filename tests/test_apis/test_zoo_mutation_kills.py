@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import yaml
 from huggingface_hub import constants
 from mmengine.config import Config
 from safetensors.torch import load_file, save_file
-from test_zoo import TINY_TOKENIZER, TOK_META, sha256, write_index
+from test_zoo import REPO, TINY_TOKENIZER, TOK_META, sha256, write_index
 from torch import nn
 
 from fqzoo.apis import get_model, init_generator, init_tokenizer
@@ -28,8 +29,11 @@ from fqzoo.apis.zoo import (
     export_model,
     hub_file,
     image_sizes,
+    index_path,
     list_models,
+    load_index,
     load_weights,
+    model_info,
     recorded_layout,
     resolve_weights,
 )
@@ -552,3 +556,140 @@ def test_local_file_of_a_model_without_release_is_not_checked(tmp_path):
     info = ModelInfo(name='far_x', collection='FAR', config=Path('far_x.py'),
                      note='nothing released')
     assert resolve_weights(info, path) == path
+
+
+# --- reading the index ---------------------------------------------------
+
+
+def index_of(root: Path, *metafiles) -> Path:
+    """``root/model-index.yml`` importing ``m0.yml``, ``m1.yml`` ... with
+    the ``Models`` lists given."""
+    names = []
+    for i, models in enumerate(metafiles):
+        names.append(f'sub/m{i}.yml')
+        (root / 'sub').mkdir(exist_ok=True)
+        (root / names[-1]).write_text(yaml.safe_dump(dict(Models=models)))
+    index = root / 'model-index.yml'
+    index.write_text(yaml.safe_dump(dict(Import=names)))
+    return index
+
+
+FULL = {'Name': 'full', 'In Collection': 'Tiny', 'Config': 'configs/full.py',
+        'Metadata': {'Parameters': 7}, 'Results': [{'Task': 'x'}],
+        'Weights': {'repo_id': 'org/full', 'filename': 'full.pth',
+                    'revision': 'r1'},
+        'Note': 'a note', 'Converted From': {'Code': 'https://x'}}
+
+
+def test_index_entry_fields(tmp_path):
+    shipped = dict(FULL, Name='shipped', Weights={'path': 'w/s.pth'})
+    bare = {'Name': 'bare', 'In Collection': 'Tiny', 'Config': 'b.py',
+            'Weights': None, 'Note': 'nothing released'}
+    index = index_of(tmp_path, [FULL, shipped], [bare])
+    models = load_index(index)
+    assert list(models) == ['full', 'shipped', 'bare']
+    assert models['full'] == ModelInfo(
+        name='full', collection='Tiny', config=tmp_path / 'configs/full.py',
+        metadata={'Parameters': 7}, results=[{'Task': 'x'}],
+        weights={'repo_id': 'org/full', 'filename': 'full.pth',
+                 'revision': 'r1', 'sha256': None},
+        note='a note', converted_from={'Code': 'https://x'},
+        metafile=tmp_path / 'sub/m0.yml')
+    assert models['shipped'].weights == {'path': tmp_path / 'w/s.pth',
+                                         'revision': None, 'sha256': None}
+    assert models['bare'] == ModelInfo(
+        name='bare', collection='Tiny', config=tmp_path / 'b.py',
+        weights=None, note='nothing released',
+        metafile=tmp_path / 'sub/m1.yml')
+    assert model_info('bare', index) == models['bare']
+
+
+@pytest.mark.parametrize('key', ['Name', 'In Collection', 'Config',
+                                 'Weights'])
+def test_entry_without_a_required_key_is_named(tmp_path, key):
+    entry = dict(FULL)
+    del entry[key]
+    index = index_of(tmp_path, [entry])
+    name = '?' if key == 'Name' else 'full'
+    with pytest.raises(KeyError) as err:
+        load_index(index)
+    assert err.value.args == (f"{tmp_path / 'sub/m0.yml'}: model {name!r} "
+                              f'has no {key!r}',)
+
+
+@pytest.mark.parametrize('weights,missing', [
+    ({'filename': 'f.pth'}, 'repo_id'), ({'repo_id': 'org/x'}, 'filename'),
+    ({'repo_id': '', 'filename': 'f.pth'}, 'repo_id'), ({}, 'repo_id')])
+def test_weights_without_hub_reference_or_path(tmp_path, weights, missing):
+    index = index_of(tmp_path, [dict(FULL, Weights=weights)])
+    with pytest.raises(KeyError) as err:
+        load_index(index)
+    assert err.value.args == (
+        f"{tmp_path / 'sub/m0.yml'}: model 'full': Weights has no "
+        f"{missing!r} (a Hub reference: repo_id, filename, revision, sha256; "
+        'or a path in the repository)',)
+
+
+@pytest.mark.parametrize('note', [None, ''])
+def test_no_weights_needs_a_note(tmp_path, note):
+    entry = dict(FULL, Weights=None, Note=note)
+    index = index_of(tmp_path, [entry])
+    with pytest.raises(KeyError) as err:
+        load_index(index)
+    assert err.value.args == (f"{tmp_path / 'sub/m0.yml'}: model 'full' has "
+                              'no weights and no Note saying why',)
+
+
+def test_one_name_in_two_metafiles(tmp_path):
+    index = index_of(tmp_path, [FULL], [dict(FULL, Config='other.py')])
+    with pytest.raises(KeyError) as err:
+        load_index(index)
+    assert err.value.args == (f"Model 'full' is in both "
+                              f"{tmp_path / 'sub/m0.yml'} and "
+                              f"{tmp_path / 'sub/m1.yml'}",)
+
+
+def test_index_files_missing_empty_or_not_a_mapping(tmp_path):
+    with pytest.raises(FileNotFoundError) as err:
+        load_index(tmp_path / 'none.yml')
+    assert str(err.value) == ('Model index file not found: '
+                              f'{tmp_path / "none.yml"}')
+    index = tmp_path / 'model-index.yml'
+    index.write_text('')
+    assert load_index(index) == {}
+    index.write_text('Import:\n')
+    assert load_index(index) == {}
+    index.write_text('- a\n- b\n')
+    with pytest.raises(ValueError) as err:
+        load_index(index)
+    assert str(err.value) == (f'{index}: expected a mapping at the top, got '
+                              'list')
+    index_of(tmp_path, None)
+    assert load_index(index) == {}
+
+
+def test_index_path_argument_then_environment_then_repository(
+        monkeypatch, tmp_path):
+    monkeypatch.delenv('FQZOO_MODEL_INDEX', raising=False)
+    assert index_path() == REPO / 'model-index.yml'
+    assert index_path(str(tmp_path / 'a.yml')) == tmp_path / 'a.yml'
+    monkeypatch.setenv('FQZOO_MODEL_INDEX', str(tmp_path / 'env.yml'))
+    assert index_path() == tmp_path / 'env.yml'
+    assert index_path(tmp_path / 'a.yml') == tmp_path / 'a.yml'
+
+
+def test_unknown_name_message(tmp_path):
+    names = ['tiny_a', 'tiny_b', 'tiny_c', 'tiny_d', 'tiny_e', 'tiny_f',
+             'other']
+    index = index_of(tmp_path, [dict(FULL, Name=n) for n in names])
+    with pytest.raises(KeyError) as err:
+        model_info('tiny_x', index)
+    # six names as close, five shown (difflib: equal scores, last first)
+    assert err.value.args == (
+        f"No model named 'tiny_x' in {index}; did you mean ['tiny_f', "
+        "'tiny_e', 'tiny_d', 'tiny_c', 'tiny_b']? (list_models() gives all 7 "
+        'names)',)
+    with pytest.raises(KeyError) as err:
+        model_info('zzz', index)
+    assert err.value.args == (f"No model named 'zzz' in {index} "
+                              '(list_models() gives all 7 names)',)
