@@ -269,3 +269,38 @@ def test_output_folder_made_with_parents_and_reused(tmp_path):
     again = reconstruct_files(SplitTokenizer(), [path], out, size=8)
     assert first == again == [out / 'p.png', out / 'grid.png']
     assert sorted(p.name for p in out.iterdir()) == ['grid.png', 'p.png']
+
+
+@pytest.mark.xfail(strict=True, reason='a duplicate stem is renamed '
+                   '<stem>_<index> without checking that name again: '
+                   'x_2.png, x.png, x.png writes the third strip over the '
+                   'first (x_2.png), silently')
+def test_renamed_duplicate_does_not_overwrite_another_strip(tmp_path):
+    """Three photos whose third is renamed ``x_2``, the first's stem: each
+    strip has its own file and holds its own photo."""
+    (tmp_path / 'a').mkdir()
+    (tmp_path / 'b').mkdir()
+    paths = [_photo(tmp_path / 'a' / 'x_2.png', seed=0),
+             _photo(tmp_path / 'a' / 'x.png', seed=1),
+             _photo(tmp_path / 'b' / 'x.png', seed=2)]
+    written = reconstruct_files(SplitTokenizer(), paths, tmp_path / 'out',
+                                size=8)
+    assert len(set(written)) == 4
+    for path, strip in zip(paths, written):
+        np.testing.assert_array_equal(
+            np.asarray(Image.open(strip))[2:10, 2:10],
+            np.asarray(Image.open(path)))
+
+
+@pytest.mark.xfail(strict=True, reason='the strip of an image named '
+                   'grid.png is out/grid.png, which the grid of all strips '
+                   'then overwrites, silently')
+def test_an_image_named_grid_keeps_its_strip(tmp_path):
+    paths = [_photo(tmp_path / 'grid.png', seed=0),
+             _photo(tmp_path / 'y.png', seed=1)]
+    written = reconstruct_files(SplitTokenizer(), paths, tmp_path / 'out',
+                                size=8)
+    assert len(set(written)) == 3
+    np.testing.assert_array_equal(
+        np.asarray(Image.open(written[0]))[2:10, 2:10],
+        np.asarray(Image.open(paths[0])))
