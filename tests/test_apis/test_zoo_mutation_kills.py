@@ -693,3 +693,15 @@ def test_unknown_name_message(tmp_path):
         model_info('zzz', index)
     assert err.value.args == (f"No model named 'zzz' in {index} "
                               '(list_models() gives all 7 names)',)
+
+
+def test_get_model_checks_the_grid_at_the_indexs_image_size(tok_files,
+                                                            tmp_path):
+    """The index's Image Size (16) is where a tokenizer file's recorded
+    grid is compared: 4x4 in the file, 8x8 in the model."""
+    _, files = tok_files
+    index = write_index(tmp_path, [dict(name='tiny_tok',
+                                        config=TINY_TOKENIZER,
+                                        metadata=TOK_META)])
+    with pytest.raises(ValueError, match=r'grid at 16x16 \[4, 4\] in '):
+        get_model('tiny_tok', files['layout'], index=index)
