@@ -113,13 +113,17 @@ def reconstruct_files(tokenizer, paths: Sequence[Union[str, Path]],
     """Per image a strip ``original | reconstruction | branch_0 | ...``
     as ``out_dir/<name>.png``, and all strips in ``out_dir/grid.png``.
 
+    A stem already taken (by an earlier input, a renamed one or the grid)
+    gets the first free ``<name>_<n>``, ``n`` counting from the image's
+    index, so no strip is written over another.
+
     Returns:
         list[Path]: the strips, in input order, then the grid.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     device = next(tokenizer.parameters()).device
-    rows, written, names = [], [], set()
+    rows, written, names = [], [], {'grid'}
     for start in range(0, len(paths), batch_size):
         chunk = paths[start:start + batch_size]
         images = torch.stack([load_image(p, size) for p in chunk]).to(device)
@@ -127,9 +131,11 @@ def reconstruct_files(tokenizer, paths: Sequence[Union[str, Path]],
         for i, path in enumerate(chunk):
             row = [column[i:i + 1] for column in columns]
             rows.append(row)
-            name = Path(path).stem
-            if name in names:
-                name = f'{name}_{start + i}'
+            stem = name = Path(path).stem
+            index = start + i
+            while name in names:
+                name = f'{stem}_{index}'
+                index += 1
             names.add(name)
             target = out / f'{name}.png'
             Image.fromarray(strip_grid(row, scale=scale)).save(target)

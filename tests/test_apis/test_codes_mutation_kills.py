@@ -271,10 +271,6 @@ def test_output_folder_made_with_parents_and_reused(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ['grid.png', 'p.png']
 
 
-@pytest.mark.xfail(strict=True, reason='a duplicate stem is renamed '
-                   '<stem>_<index> without checking that name again: '
-                   'x_2.png, x.png, x.png writes the third strip over the '
-                   'first (x_2.png), silently')
 def test_renamed_duplicate_does_not_overwrite_another_strip(tmp_path):
     """Three photos whose third is renamed ``x_2``, the first's stem: each
     strip has its own file and holds its own photo."""
@@ -292,9 +288,6 @@ def test_renamed_duplicate_does_not_overwrite_another_strip(tmp_path):
             np.asarray(Image.open(path)))
 
 
-@pytest.mark.xfail(strict=True, reason='the strip of an image named '
-                   'grid.png is out/grid.png, which the grid of all strips '
-                   'then overwrites, silently')
 def test_an_image_named_grid_keeps_its_strip(tmp_path):
     paths = [_photo(tmp_path / 'grid.png', seed=0),
              _photo(tmp_path / 'y.png', seed=1)]
