@@ -22,6 +22,7 @@ from fqzoo.apis.zoo import (
     ModelInfo,
     WeightsUnavailableError,
     build_config,
+    build_model,
     built_layout,
     check_sha256,
     conversion_options,
@@ -705,3 +706,20 @@ def test_get_model_checks_the_grid_at_the_indexs_image_size(tok_files,
                                         metadata=TOK_META)])
     with pytest.raises(ValueError, match=r'grid at 16x16 \[4, 4\] in '):
         get_model('tiny_tok', files['layout'], index=index)
+
+
+def test_build_model_device_and_given_config(tmp_path):
+    gpt = gpt_info(tmp_path, {'Token Grid': [4, 4], 'Codebooks': [24]})
+    generator = build_model(gpt, device='meta')
+    assert hasattr(generator, 'generate')
+    assert {p.device.type for p in generator.parameters()} == {'meta'}
+    config = tmp_path / 'tok.py'
+    config.write_text(TINY_TOKENIZER)
+    info = ModelInfo(name='tok', collection='Tiny', config=config)
+    tokenizer = build_model(info, device='meta')
+    assert {p.device.type for p in tokenizer.parameters()} == {'meta'}
+    assert tokenizer.discriminator is None
+    given = Config.fromstring(TINY_TOKENIZER.replace('codebook_size=32',
+                                                     'codebook_size=16'), '.py')
+    assert build_model(info, config=given).quantizer.codebook_size == 16
+    assert build_model(info).quantizer.codebook_size == 32
