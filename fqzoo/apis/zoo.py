@@ -30,7 +30,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import yaml
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from torch import nn
 
 from fqzoo.errors import (
@@ -305,7 +304,6 @@ def build_model(info: ModelInfo, device: Union[str, torch.device] = 'cpu',
     training-only parts, as :func:`init_tokenizer` builds them), from
     ``config`` when given (else :func:`build_config`)."""
     config = config if config is not None else build_config(info)
-    init_default_scope(config.get('default_scope', 'fqzoo'))
     if _is_generator(config):
         return init_generator(config, device=device)
     return init_tokenizer(config, device=device)
