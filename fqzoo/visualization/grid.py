@@ -74,6 +74,8 @@ def image_grid(images: Tensor, ncol: int, padding: int = 2,
     from torchvision.utils import make_grid  # torchvision imports torch._dynamo
 
     grid = make_grid(pixels, nrow=ncol, padding=padding, pad_value=255)
+    if len(pixels) == 1:  # make_grid returns a lone image unpadded
+        grid = torch.nn.functional.pad(grid, [padding] * 4, value=255)
     return grid.round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 

@@ -634,11 +634,8 @@ def test_samples_complete(tmp_path):
 
 def _hand_grid(images, ncol, scale):
     """White canvas, 2 px padding, ``ncol`` images a row, each upscaled
-    ``scale`` times (nearest); one image alone is not padded (as
-    torchvision's make_grid does)."""
+    ``scale`` times (nearest); one image alone is padded too."""
     height, width = images[0].shape[:2]
-    if len(images) == 1:
-        return images[0].repeat(scale, 0).repeat(scale, 1)
     cell_h, cell_w = scale * height + 2, scale * width + 2
     ncol = min(ncol, len(images))
     rows = -(-len(images) // ncol)

@@ -1,6 +1,6 @@
 import torch
 
-from fqzoo.visualization import reconstruction_grid
+from fqzoo.visualization import image_grid, reconstruction_grid
 
 
 def test_grid_layout_and_values():
@@ -19,3 +19,16 @@ def test_grid_scale_repeats_pixels():
     big = reconstruction_grid(x, x, padding=0, scale=3)
     assert big.shape == (12, 48, 3)
     assert (big[::3, ::3] == small).all()
+
+
+def test_a_single_image_has_the_border_of_a_row():
+    """torchvision's make_grid returns a lone image unpadded; image_grid
+    pads it like every grid: the docstring's size, white around the image."""
+    image = torch.full((1, 3, 4, 5), 7, dtype=torch.uint8)
+    grid = image_grid(image, ncol=4, padding=2)
+    assert grid.shape == (4 + 4, 5 + 4, 3)
+    assert (grid[2:6, 2:7] == 7).all()
+    border = grid.copy()
+    border[2:6, 2:7] = 255
+    assert (border == 255).all()
+    assert image_grid(image, ncol=1, padding=0).shape == (4, 5, 3)
