@@ -412,8 +412,9 @@ def test_parse_args_help_text(capsys, monkeypatch):
     monkeypatch.setenv('COLUMNS', '200')
     with pytest.raises(SystemExit):
         app.parse_args(['--help'])
-    text = ' '.join(capsys.readouterr().out.split())
-    assert 'The fqzoo demo page' in text
+    out = capsys.readouterr().out
+    assert 'The fqzoo demo page' in out.splitlines()
+    text = ' '.join(out.split())
     assert ('--threads THREADS intra-op threads of torch (default 1: these '
             'small models run 4-5x slower with 2 threads on a busy 2-core '
             'machine, docs/benchmarks.md)') in text
