@@ -71,13 +71,13 @@ def test_read_scalars_validation_before_training_is_iteration_zero(tmp_path):
                    dict(psnr=13.0, step=2, iter=2)]
 
 
-def test_read_scalars_reads_files_in_time_order_and_resets_per_file(tmp_path):
+def test_read_scalars_reads_files_in_time_order(tmp_path):
     # The later file (by its timestamp folder) wins for a shared iteration,
-    # whatever order the folders were made in; its validation record before
-    # any training record is iteration 0 again, not the last file's.
+    # whatever order the folders were made in; only the runs' scalars.json
+    # files are read; a string iteration becomes a number for validation.
     _scalars(tmp_path, '20240102_000000', '\n'.join([
-        json.dumps(dict(psnr=30.0, step=0)),
-        json.dumps(dict(loss=0.3, iter=3, step=3))]))
+        json.dumps(dict(loss=0.3, iter=3, step=3)),
+        json.dumps(dict(psnr=30.0, step=0))]))
     _scalars(tmp_path, '20240101_000000', '\n'.join([
         json.dumps(dict(loss=1.0, iter=3, step=3)),
         json.dumps(dict(loss=2.0, iter='4', step=4)),
@@ -87,10 +87,25 @@ def test_read_scalars_reads_files_in_time_order_and_resets_per_file(tmp_path):
     train, val = read_scalars(str(tmp_path))
     assert train == [dict(loss=0.3, iter=3, step=3),
                      dict(loss=2.0, iter='4', step=4)]
-    assert val == [dict(psnr=30.0, step=0, iter=0),
+    assert val == [dict(psnr=30.0, step=0, iter=3),
                    dict(psnr=20.0, step=0, iter=4)]
     assert [type(r['iter']) for r in val] == [int, int]
     assert read_scalars(tmp_path / 'empty') == ([], [])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    'read_scalars restarts last_iter at 0 in each scalars.json, so a resumed '
+    "run's validation record logged before the new file's first training "
+    'record gets iteration 0, not the iteration of the training record '
+    'before it (the previous file\'s last), as its docstring says'))
+def test_read_scalars_resumed_validation_keeps_the_previous_iteration(
+        tmp_path):
+    _scalars(tmp_path, '20240101_000000', '\n'.join([
+        json.dumps(dict(loss=1.0, iter=100, step=100))]))
+    _scalars(tmp_path, '20240102_000000', '\n'.join([   # resumed at 100
+        json.dumps(dict(psnr=30.0, step=0)),
+        json.dumps(dict(loss=0.5, iter=150, step=150))]))
+    assert read_scalars(tmp_path)[1] == [dict(psnr=30.0, step=0, iter=100)]
 
 
 def test_non_finite_loss_names_key_value_and_iteration():
