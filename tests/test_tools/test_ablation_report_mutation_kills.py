@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from cycler import cycler
+from matplotlib import rc_context
 from matplotlib.colors import to_rgba
 from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
@@ -318,11 +320,14 @@ def test_plot_of_nothing_is_an_empty_psnr_bar(tmp_path, figures):
 
 
 def test_plot_colours_cycle_after_ten_configs(tmp_path, figures):
+    """C0 ... C9, then C0 again, whatever the style's cycle (here three
+    colours: C3 is red again, C10 would be green)."""
     results = [run(f'r{i}', metrics=dict(psnr=float(i))) for i in range(11)]
-    plot_ablation(results, tmp_path / 'p.png')
+    with rc_context({'axes.prop_cycle': cycler(color=['r', 'g', 'b'])}):
+        plot_ablation(results, tmp_path / 'p.png')
     colours = _bars(figures[0].axes[0])[2]
-    assert colours[10] == colours[0] == to_rgba('C0')
-    assert colours[9] == to_rgba('C9')
+    rgb = [to_rgba(c) for c in 'rgb']
+    assert colours == [rgb[i % 10 % 3] for i in range(11)]
 
 
 def test_plot_curves_one_line_per_seed_labelled_once(tmp_path, figures):
@@ -414,6 +419,8 @@ def test_apply_budget_leaves_what_is_missing_missing():
     assert cfg.param_scheduler == [dict(type='A'), dict(type='B', end=0)]
     assert cfg.default_hooks == dict(logger=dict(interval=1))
     assert 'randomness' not in cfg
+    assert apply_budget(cfg, seed=3) is cfg
+    assert 'randomness' in cfg and cfg.train_cfg == dict(max_iters=0)
     bare = Config(dict(train_cfg=dict(max_iters=10), param_scheduler=None))
     apply_budget(bare, max_iters=4)
     assert bare.to_dict() == dict(train_cfg=dict(max_iters=4),
@@ -478,3 +485,10 @@ def test_describe_model_counts_the_inference_tokenizer(scopes):
         type='VectorQuantizer', codebook_size=32, embed_dim=4)))))
     assert (plain['model'], plain['codebook_sizes'],
             plain['bits_per_token']) == ('VectorQuantizer', [32], 5.0)
+
+
+def test_describe_model_keeps_the_scope_the_config_names(scopes):
+    """An unknown scope falls back to fqzoo's registry; it stays current."""
+    describe_model(Config(dict(default_scope='my_project', model=_tokenizer(
+        dict(type='VectorQuantizer', codebook_size=32, embed_dim=4)))))
+    assert DefaultScope.get_current_instance().scope_name == 'my_project'
