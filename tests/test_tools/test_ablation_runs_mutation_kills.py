@@ -522,8 +522,8 @@ def test_side_by_side_slots_are_shared_in_turn(tmp_path, monkeypatch):
     results = LocalLauncher(2, cpu_count=4, gpus=['5', '7']).run(
         jobs, run, progress, {'E': '1'})
     assert len(threads) <= 2
-    assert {d: r.name for d, r in results.items()} == {
-        d: Path(c).stem for c, _, d in jobs}
+    assert {d: (r.name, r.seed, r.work_dir) for d, r in results.items()} == {
+        d: (Path(c).stem, s, str(d)) for c, s, d in jobs}
     assert {r.reason for r in results.values()} <= {
         str(('5', '2', '1')), str(('7', '2', '1'))}
     assert sorted(c for c in progress.calls if c[0] == 'begin') == [
