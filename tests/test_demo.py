@@ -61,7 +61,7 @@ def test_read_upload_refuses_bad_files_with_a_sentence(tmp_path, make,
 def test_read_upload_refuses_big_files_and_no_file(tmp_path, monkeypatch):
     monkeypatch.setattr(core, 'MAX_BYTES', 1024)
     noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
-    with pytest.raises(core.DemoInputError, match='up to 0 MB'):
+    with pytest.raises(core.DemoInputError, match='up to 1,024 bytes'):
         core.read_upload(save(noise, tmp_path / 'n.png'))
     with pytest.raises(core.DemoInputError, match='No file'):
         core.read_upload(None)

@@ -55,8 +55,9 @@ def test_read_upload_takes_exactly_max_bytes_and_names_the_size_over_it(
         file.truncate(20 * 2 ** 20 + 1)
     with pytest.raises(core.DemoInputError) as err:
         core.read_upload(path)
-    assert str(err.value) == ('big.png is 20.0 MB; the demo takes files up '
-                              'to 20 MB.')
+    assert str(err.value) == (
+        'big.png is 20,971,521 bytes (20.0 MB); the demo takes files up to '
+        '20,971,520 bytes (20 MB).')
 
 
 def test_read_upload_size_in_mb_has_one_decimal(tmp_path, monkeypatch):
@@ -66,7 +67,9 @@ def test_read_upload_size_in_mb_has_one_decimal(tmp_path, monkeypatch):
         file.truncate(3 * 2 ** 19)  # 1.5 MiB
     with pytest.raises(core.DemoInputError) as err:
         core.read_upload(path)
-    assert str(err.value).startswith('mid.png is 1.5 MB;')
+    assert str(err.value) == (
+        'mid.png is 1,572,864 bytes (1.5 MB); the demo takes files up to 1,024 '
+        'bytes (0.000976562 MB).')
 
 
 @pytest.mark.parametrize('width, height', [(8, 20), (20, 8), (4096, 8)])

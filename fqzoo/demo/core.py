@@ -81,8 +81,9 @@ def read_upload(path: Union[str, Path, None]) -> Image.Image:
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise DemoInputError(
-            f'{path.name} is {size / 2 ** 20:.1f} MB; the demo takes files '
-            f'up to {MAX_BYTES // 2 ** 20} MB.')
+            f'{path.name} is {size:,} bytes ({size / 2 ** 20:.1f} MB); the '
+            f'demo takes files up to {MAX_BYTES:,} bytes '
+            f'({MAX_BYTES / 2 ** 20:g} MB).')
     try:
         image = Image.open(path)
         width, height = image.size  # read from the header, not decoded yet
