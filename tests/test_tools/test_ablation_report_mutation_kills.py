@@ -100,6 +100,13 @@ def test_generation_columns_per_scale_in_numeric_order():
     assert metric_columns([]) == []
 
 
+def test_a_key_with_two_guidance_scales_is_refused():
+    """The scale is all that follows the first ``@cfg``: ``1.0@cfg2.0`` is
+    not a number, so the key is refused, not filed under either scale."""
+    with pytest.raises(ValueError, match="'1.0@cfg2.0'"):
+        metric_columns([run('a', metrics={'gfid@cfg1.0@cfg2.0': 1.0})])
+
+
 # ------------------------------------------------------ the descriptions
 def test_tokens_text():
     assert report.tokens_text([]) == '-'
@@ -146,6 +153,14 @@ def test_aggregate_by_hand():
     assert c == dict(name='c', config='c.py', runs=2, ok=0, model='C',
                      tokens='4 x 1', num_codebooks=1, bits_per_token=0.0,
                      grid='', params=0, reasons=['seed 5: r5', 'seed 6: r6'])
+
+
+def test_a_null_metric_counts_as_missing():
+    """A metric stored as ``null`` (``None``) is left out like NaN."""
+    (row,) = aggregate([run('a', 0, metrics=dict(psnr=None, fid=1)),
+                        run('a', 1, metrics=dict(psnr=2.0, fid=3))])
+    assert (row['psnr_mean'], row['psnr_std']) == (2.0, 0.0)
+    assert (row['fid_mean'], row['fid_std']) == (2.0, math.sqrt(2))
 
 
 # ---------------------------------------------------------------- the table
