@@ -219,6 +219,14 @@ def test_table_with_grids_and_one_seed_each():
     assert lines[-2:] == ['', '- g, seed 1: NaN']
 
 
+def test_params_in_millions_exactly():
+    """1 005 001 parameters are 1.01 M, 1 004 999 are 1.00 M."""
+    table = markdown_table([run('a', params=1_005_001),
+                            run('b', params=1_004_999)])
+    assert [line.split(' | ')[-2] for line in table.splitlines()[2:]] == [
+        '1.01', '1.00']
+
+
 # ------------------------------------------------------------ the CSV files
 def test_csvs_character_by_character(tmp_path):
     results = [vq('b', 0, 20.0, 0.5, 10.0, grid='2x2', work_dir='w0',
