@@ -335,6 +335,13 @@ def test_plot_without_curves_draws_the_bars_of_metrics_with_values(
         assert image.size == (720, 340)
 
 
+def test_plot_is_saved_at_100_dpi_whatever_the_style(tmp_path):
+    with rc_context({'savefig.dpi': 50, 'figure.dpi': 50}):
+        plot_ablation([run('a', metrics=dict(psnr=1.0))], tmp_path / 'p.png')
+    with Image.open(tmp_path / 'p.png') as image:
+        assert image.size == (360, 340)
+
+
 def test_plot_of_nothing_is_an_empty_psnr_bar(tmp_path, figures):
     plot_ablation([run('a', 0, 'failed')], tmp_path / 'p.png')
     (ax,) = figures[0].axes
