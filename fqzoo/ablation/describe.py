@@ -40,7 +40,8 @@ def apply_budget(cfg: Config, *, max_iters: Optional[int] = None,
         if checkpoint is not None:
             checkpoint.save_last = True
     if seed is not None:
-        cfg.setdefault('randomness', {})['seed'] = seed
+        # Config.setdefault stores a copy of a new dict: assign the whole
+        cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
     return cfg
 
 

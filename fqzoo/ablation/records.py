@@ -80,8 +80,8 @@ def read_scalars(work_dir: Path) -> Tuple[List[dict], List[dict]]:
     """
     train: Dict[int, dict] = {}
     val: Dict[int, dict] = {}
+    last_iter = 0  # a resumed run's file goes on from the one before
     for path in sorted(Path(work_dir).glob('*/vis_data/scalars.json')):
-        last_iter = 0
         for line in path.read_text().splitlines():
             if not line.strip():
                 continue

@@ -93,11 +93,6 @@ def test_read_scalars_reads_files_in_time_order(tmp_path):
     assert read_scalars(tmp_path / 'empty') == ([], [])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'read_scalars restarts last_iter at 0 in each scalars.json, so a resumed '
-    "run's validation record logged before the new file's first training "
-    'record gets iteration 0, not the iteration of the training record '
-    'before it (the previous file\'s last), as its docstring says'))
 def test_read_scalars_resumed_validation_keeps_the_previous_iteration(
         tmp_path):
     _scalars(tmp_path, '20240101_000000', '\n'.join([

@@ -459,9 +459,6 @@ def test_apply_budget_leaves_what_is_missing_missing():
                                   param_scheduler=None)
 
 
-@pytest.mark.xfail(strict=True, reason='apply_budget: setdefault on a Config '
-                   'stores a copy of the new dict, so a config without '
-                   '`randomness` gets an empty one and no seed')
 def test_apply_budget_seeds_a_config_without_randomness():
     cfg = Config(dict(train_cfg=dict(max_iters=10)))
     apply_budget(cfg, seed=3)
