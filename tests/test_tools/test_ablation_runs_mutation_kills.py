@@ -212,9 +212,6 @@ def test_run_one_keeps_the_configs_budget_and_resumes(fake_run, tmp_path):
         == 10
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'apply_budget sets the seed on the copy Config.setdefault returns for '
-    'a config without randomness: the seed is lost, the run is unseeded'))
 def test_run_one_seeds_a_config_without_randomness(fake_run, tmp_path):
     config, _, _ = fake_run
     config.write_text(CONFIG.replace('randomness = dict(seed=0)', ''))
