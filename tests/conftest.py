@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
+from mmengine.registry import DefaultScope
 from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 
@@ -307,6 +308,15 @@ class MarkerPayload:
 
     def __reduce__(self):
         return (open, (self.path, 'w'))
+
+
+@pytest.fixture
+def scopes():
+    """Restores mmengine's default scopes after a test that sets them."""
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope, init_default_scope
 from test_bad_input import tiny_model
-from test_codes_mutation_kills import scopes  # noqa: F401 (fixture)
 
 from fqzoo.apis import init_generator, init_tokenizer
 from fqzoo.apis.inference import _as_config
@@ -91,7 +90,7 @@ def test_checkpoint_is_loaded_without_its_training_parts(tmp_path):
 
 
 def test_tokenizer_default_scope_is_fqzoo_unless_the_config_names_one(
-        scopes):  # noqa: F811
+        scopes):
     init_default_scope('mmengine')
     init_tokenizer(dict(model=tiny_model()))
     assert DefaultScope.get_current_instance().scope_name == 'fqzoo'
@@ -136,7 +135,7 @@ def test_generator_checkpoint_is_loaded(tmp_path):
 
 
 def test_generator_default_scope_is_fqzoo_unless_the_config_names_one(
-        scopes):  # noqa: F811
+        scopes):
     init_default_scope('mmengine')
     init_generator(dict(model=GENERATOR))
     assert DefaultScope.get_current_instance().scope_name == 'fqzoo'

@@ -29,15 +29,6 @@ from fqzoo.errors import InputKeyError
 
 
 # ------------------------------------------------------ build_split_dataset
-@pytest.fixture
-def scopes():
-    """Restores mmengine's default scopes after a test that sets them."""
-    saved = DefaultScope._instance_dict.copy()
-    yield
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
-
-
 def _loader(**dataset) -> dict:
     return dict(dataset=dict(type=TinySyntheticImages, **dataset))
 

@@ -465,15 +465,6 @@ def test_apply_budget_seeds_a_config_without_randomness():
     assert cfg.randomness == dict(seed=3)
 
 
-@pytest.fixture
-def scopes():
-    """Restores mmengine's default scopes after a test that sets them."""
-    saved = DefaultScope._instance_dict.copy()
-    yield
-    DefaultScope._instance_dict.clear()
-    DefaultScope._instance_dict.update(saved)
-
-
 def _tokenizer(quantizer: dict) -> dict:
     """A tiny tokenizer config with every training-only part: a real
     discriminator and two that cannot be built."""
