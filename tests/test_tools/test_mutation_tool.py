@@ -72,3 +72,17 @@ def test_survivors_file_lists_every_mutant_not_killed_with_its_diff(
     assert '-old fqzoo.a.x_f__mutmut_2' in text
     assert '=== fqzoo.a.x_g__mutmut_1 (no tests)' in text
     assert 'mutmut_1 (killed)' not in text and 'x_f__mutmut_1' not in text
+
+
+def test_a_group_whose_tests_need_a_missing_extra_is_refused(
+        monkeypatch, capsys):
+    """Without the extra its tests would skip and every mutant read
+    "no tests": the run is refused naming the module and the install."""
+    monkeypatch.setitem(mutation_tool.EXTRAS, 'demo',
+                        ('no_such_module_for_fqzoo', 'make extra-x'))
+    assert mutation_tool.main(['--group', 'demo']) == 2
+    err = capsys.readouterr().err
+    assert 'no_such_module_for_fqzoo' in err and 'make extra-x' in err
+    assert mutation_tool.missing_extra('quantizers') is None
+    monkeypatch.setitem(mutation_tool.EXTRAS, 'demo', ('json', 'make x'))
+    assert mutation_tool.missing_extra('demo') is None

@@ -23,18 +23,23 @@ changed (naming mutants on mutmut's own command line reruns them even when
 their result is kept); a run with another selection starts afresh. Afterwards
 ``mutmut results`` lists the surviving mutants, ``mutmut show NAME`` prints
 one as a diff and ``mutmut browse`` opens a terminal browser. Mutants of a
-file with no test calling them are reported as "no tests".
+file with no test calling them are reported as "no tests". mutmut keeps
+its map of which test calls which function while the test names stay the
+same: after installing something that lets skipped tests run, delete
+``mutants/mutmut-stats.json`` (and reset the "no tests" results) so the map
+is made again.
 """
 import argparse
 import contextlib
 import fnmatch
+import importlib.util
 import io
 import json
 import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[2]
 SELECTION = REPO / 'mutants' / 'fqzoo-selection.json'
@@ -82,6 +87,23 @@ GROUPS: Dict[str, Tuple[List[str], List[str]]] = {
                      'tests/test_errors.py', 'tests/test_errors_remaining.py',
                      'tests/test_visualization', _TOOLS + 'test_preflight.py']),
 }
+
+
+#: group -> (a module its tests need, how to install it). Without it those
+#: tests skip and every mutant they would check reads "no tests".
+EXTRAS: Dict[str, Tuple[str, str]] = {
+    'demo': ('gradio', 'make .venv/.demo-installed (the demo extra)'),
+}
+
+
+def missing_extra(group: str) -> Optional[str]:
+    """Why ``group`` cannot be run in this environment, or None."""
+    if group not in EXTRAS or importlib.util.find_spec(EXTRAS[group][0]):
+        return None
+    module, install = EXTRAS[group]
+    return (f'the {group} group\'s tests need {module}, which is not '
+            f'installed: run {install} first (without it they skip and '
+            'every mutant reads "no tests")')
 
 
 def group_of(path: str) -> List[str]:
@@ -151,6 +173,10 @@ def write_survivors(path: Path, cli) -> int:
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
+    problem = args.group and missing_extra(args.group)
+    if problem:
+        print(f'mutation.py: {problem}', file=sys.stderr)
+        return 2
     mutate = [str(Path(p).resolve().relative_to(REPO)) for p in args.mutate]
     tests = list(args.tests)
     if args.group:
