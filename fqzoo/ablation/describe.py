@@ -40,7 +40,7 @@ def apply_budget(cfg: Config, *, max_iters: Optional[int] = None,
         if checkpoint is not None:
             checkpoint.save_last = True
     if seed is not None:
-        # Config.setdefault stores a copy of a new dict: assign the whole
+        # Config.setdefault stores a copy of a new dict, so assign a new one
         cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
     return cfg
 
