@@ -86,3 +86,22 @@ def test_a_group_whose_tests_need_a_missing_extra_is_refused(
     assert mutation_tool.missing_extra('quantizers') is None
     monkeypatch.setitem(mutation_tool.EXTRAS, 'demo', ('json', 'make x'))
     assert mutation_tool.missing_extra('demo') is None
+
+
+def test_a_group_selection_adds_its_pytest_options_before_the_extras():
+    """The ablation group leaves out its `slow` tests (the tool's training
+    processes); --mutate and --tests add to a group's selection."""
+    mutate, tests = mutation_tool.selection(mutation_tool.parse_args(
+        ['--group', 'ablation', '--mutate', 'fqzoo/errors.py',
+         '--tests', 'tests/test_errors.py']))
+    files, paths = mutation_tool.GROUPS['ablation']
+    assert mutate == files + ['fqzoo/errors.py']
+    assert tests == paths + ['-m', 'not slow', 'tests/test_errors.py']
+    assert 'tests/test_tools/test_ablation_runs_mutation_kills.py' in paths
+    mutate, tests = mutation_tool.selection(mutation_tool.parse_args(
+        ['--group', 'datasets']))
+    assert tests == ['tests/test_datasets'] and mutate == [
+        'fqzoo/datasets/*']
+    mutate, tests = mutation_tool.selection(mutation_tool.parse_args(
+        ['--tests', 't.py']))
+    assert (mutate, tests) == ([], ['t.py'])

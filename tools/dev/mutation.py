@@ -11,11 +11,13 @@ values for this run only), e.g.::
         --tests tests/test_models/test_quantizers
 
 ``--group NAME`` runs one of :data:`GROUPS`: a package of fqzoo against its
-own tests. The groups together cover every module of ``fqzoo/`` (a test
-checks it), so running each once is the whole-codebase run, a few hours
-per group on two cores. ``--survivors FILE`` writes each mutant that was
-not killed (survived, no tests, timeout ...) with its diff, for reading
-after the next run has replaced ``mutants/``.
+own tests (:data:`PYTEST_OPTIONS` leaves out the ablation group's ``slow``
+tests, which start the ablation tool's training processes). The groups
+together cover every module of ``fqzoo/`` (a test checks it), so running
+each once is the whole-codebase run, a few hours per group on two cores.
+``--survivors FILE`` writes each mutant that was not killed (survived, no
+tests, timeout ...) with its diff, for reading after the next run has
+replaced ``mutants/``.
 
 mutmut 3 works in ``mutants/`` (a copy of ``fqzoo``, ``tests`` and
 ``configs``) and keeps its results there, so a second run only retests what
@@ -77,9 +79,13 @@ GROUPS: Dict[str, Tuple[List[str], List[str]]] = {
     'ablation': (['fqzoo/ablation/*'],
                  [_TOOLS + 'test_ablate.py',
                   _TOOLS + 'test_ablate_generators.py',
-                  _TOOLS + 'test_ablate_launchers.py']),
+                  _TOOLS + 'test_ablate_launchers.py']
+                 + [_TOOLS + f'test_ablation_{part}_mutation_kills.py'
+                    for part in ('runs', 'report', 'records')]),
     'demo': (['fqzoo/demo/*', 'fqzoo/zoo_assets/*'],
-             ['tests/test_demo.py', 'tests/test_demo_models.py']),
+             ['tests/test_demo.py', 'tests/test_demo_models.py',
+              'tests/test_demo_app_mutation_kills.py',
+              'tests/test_demo_core_mutation_kills.py']),
     'foundations': (['fqzoo/__init__.py', 'fqzoo/errors.py',
                      'fqzoo/registry.py', 'fqzoo/utils/*',
                      'fqzoo/visualization/*'],
@@ -87,6 +93,15 @@ GROUPS: Dict[str, Tuple[List[str], List[str]]] = {
                      'tests/test_errors.py', 'tests/test_errors_remaining.py',
                      'tests/test_visualization', _TOOLS + 'test_preflight.py']),
 }
+
+
+#: group -> pytest options added to its selection. The ablation group's
+#: ``slow`` tests run the ablation tool's training processes, tens of
+#: seconds each, which mutmut would repeat for every mutant of a function
+#: they call in-process, and whose own calls it cannot see; its stand-in
+#: tests check the same code in-process. A run's record checks the
+#: survivors against the slow tests too.
+PYTEST_OPTIONS: Dict[str, List[str]] = {'ablation': ['-m', 'not slow']}
 
 
 #: group -> (a module its tests need, how to install it). Without it those
@@ -171,17 +186,26 @@ def write_survivors(path: Path, cli) -> int:
     return len(lines) // 2
 
 
+def selection(args: argparse.Namespace) -> Tuple[List[str], List[str]]:
+    """The files to mutate and the pytest arguments that select the tests:
+    the group's (with its :data:`PYTEST_OPTIONS`), then ``--mutate`` and
+    ``--tests``."""
+    mutate = [str(Path(p).resolve().relative_to(REPO)) for p in args.mutate]
+    tests = list(args.tests)
+    if args.group:
+        files, paths = GROUPS[args.group]
+        mutate = files + mutate
+        tests = paths + PYTEST_OPTIONS.get(args.group, []) + tests
+    return mutate, tests
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     problem = args.group and missing_extra(args.group)
     if problem:
         print(f'mutation.py: {problem}', file=sys.stderr)
         return 2
-    mutate = [str(Path(p).resolve().relative_to(REPO)) for p in args.mutate]
-    tests = list(args.tests)
-    if args.group:
-        mutate = GROUPS[args.group][0] + mutate
-        tests = GROUPS[args.group][1] + tests
+    mutate, tests = selection(args)
     os.chdir(REPO)
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     # mutmut reads setup.cfg when first imported; the run below uses this
