@@ -99,8 +99,8 @@ GROUPS: Dict[str, Tuple[List[str], List[str]]] = {
 #: ``slow`` tests run the ablation tool's training processes, tens of
 #: seconds each, which mutmut would repeat for every mutant of a function
 #: they call in-process, and whose own calls it cannot see; its stand-in
-#: tests check the same code in-process. A run's record checks the
-#: survivors against the slow tests too.
+#: tests (``test_ablation_*_mutation_kills.py``) check the same code
+#: in-process. ``make test`` still runs the slow ones.
 PYTEST_OPTIONS: Dict[str, List[str]] = {'ablation': ['-m', 'not slow']}
 
 
