@@ -20,6 +20,7 @@ from fqzoo.engine.hooks.safe_checkpoint import SafeCheckpointHook
 from fqzoo.engine.hooks.token_layout import TokenLayoutHook
 from fqzoo.registry import MODEL_WRAPPERS, MODELS, RUNNERS
 from fqzoo.utils import checkpoint as ckpt_utils
+from fqzoo.utils.distributed import close_processes
 
 HookConfig = Union[dict, Hook]
 # the default hooks MMEngine registers itself (``None`` removes one)
@@ -29,13 +30,16 @@ MMENGINE_DEFAULT_HOOKS = ('runtime_info', 'timer', 'sampler_seed', 'logger',
 
 def close_process_group() -> None:
     """End a tool's distributed run cleanly: every rank waits at a barrier,
-    then leaves the process group. Without it a rank that exits first can
-    take its peer down while the peer's gloo threads still talk to it
-    ('terminate called without an active exception', SIGABRT). Does nothing
-    outside a distributed run."""
+    then leaves the process group and frees it
+    (:func:`~fqzoo.utils.distributed.close_processes`). Without it a rank
+    that exits first can take its peer down while the peer's gloo threads
+    still talk to it, and a group still held by the finished Runner is
+    freed only while the interpreter shuts down ('terminate called without
+    an active exception', SIGABRT). Does nothing outside a distributed
+    run."""
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
-        torch_dist.destroy_process_group()
+        close_processes()
 
 
 @RUNNERS.register_module()

@@ -5,6 +5,7 @@ NCCL with one GPU per process where CUDA is available, gloo on CPU. The
 process group gets a long timeout: rank 0 may still be hashing checkpoints
 or assembling outputs while the others wait at a barrier.
 """
+import gc
 import os
 from dataclasses import dataclass
 from datetime import timedelta
@@ -66,6 +67,16 @@ def init_processes(launcher: str = 'none',
 
 
 def close_processes() -> None:
-    """Leave the process group, if any."""
-    if dist.is_initialized():
+    """Leave the process group, if any, and free it now.
+
+    Objects in reference cycles that hold the group (a finished MMEngine
+    Runner with its loops and hooks, and its FSDP or DDP model) keep it
+    alive until the garbage collector runs; left to the interpreter's exit,
+    the group's gloo threads can find Python finalizing and abort the
+    process after all its work is done ('terminate called without an active
+    exception', SIGABRT). Collecting them first frees the group, and joins
+    its threads, here.
+    """
+    if dist.is_available() and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()

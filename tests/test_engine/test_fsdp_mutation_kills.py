@@ -9,8 +9,10 @@ to NO_SHARD for one rank). Every result is compared with the same model,
 unwrapped, trained by hand or by a plain torch optimizer.
 """
 import copy
+import gc
 import math
 import re
+import weakref
 from datetime import timedelta
 
 import pytest
@@ -184,6 +186,29 @@ def test_close_process_group_outside_a_distributed_run_does_nothing():
 def test_close_process_group_leaves_the_group(group):
     close_process_group()
     assert not dist.is_initialized()
+
+
+class _Cycle:
+    """Holds the group in a reference cycle, as a finished Runner (its loops
+    and hooks point back at it) holds its FSDP or DDP model."""
+
+    def __init__(self):
+        self.group = dist.group.WORLD
+        self.me = self
+
+
+def test_close_process_group_frees_a_group_held_in_a_reference_cycle(group):
+    """The group is freed (its gloo threads joined) before the tool returns,
+    not while the interpreter shuts down, where they can abort the rank."""
+    gc.disable()  # only close_process_group may collect the cycle
+    try:
+        _Cycle()
+        held = weakref.ref(dist.group.WORLD)
+        close_process_group()
+        assert not dist.is_initialized()
+        assert held() is None
+    finally:
+        gc.enable()
 
 
 # --------------------------------------------------- use_gloo_without_cuda

@@ -7,8 +7,10 @@ torch.distributed and torch.cuda are replaced by recorders where a test
 needs a CUDA machine or a process group, and one test starts a real gloo
 group of one process.
 """
+import gc
 import os
 import socket
+import weakref
 from datetime import timedelta
 from pathlib import Path
 
@@ -625,3 +627,24 @@ def test_registered_type_names_are_asked_for_requirements():
     assert [(r.what, r.path, r.keys) for r in reqs] == [
         ('extracted codes (CodeDataset)', 'codes/x/manifest.json',
          ('train.dataset.data_root',))]
+
+
+def test_close_processes_frees_a_group_held_in_a_reference_cycle(tmp_path):
+    """A group an object cycle still holds (a finished Runner's model) is
+    freed when the processes close, not at the interpreter's exit."""
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/pg',
+                            rank=0, world_size=1,
+                            timeout=timedelta(seconds=60))
+    gc.disable()  # only close_processes may collect the cycle
+    try:
+        cycle = {'group': dist.group.WORLD}
+        cycle['self'] = cycle
+        held = weakref.ref(dist.group.WORLD)
+        del cycle
+        close_processes()
+        assert not dist.is_initialized()
+        assert held() is None
+    finally:
+        gc.enable()
+        if dist.is_initialized():
+            dist.destroy_process_group()
