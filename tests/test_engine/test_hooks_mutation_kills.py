@@ -1186,3 +1186,34 @@ def test_step_guard_messages_list_losses_and_up_to_5_names():
     single.grad = torch.tensor([1.0, -1.0])
     wrapper.step()
     assert torch.equal(single.detach(), torch.tensor([0.5, 1.5]))
+
+
+class _FlagSeen(Exception):
+    """Raised by the recording all_reduce once it has seen the skip flag."""
+
+
+@pytest.mark.parametrize('with_grads', [False, True])
+def test_step_guard_flag_follows_meta_parameters(monkeypatch, with_grads):
+    """The skip flag is all-reduced on the device of the parameters (NCCL
+    reduces only GPU tensors): seen on PyTorch's `meta` device, on a CPU
+    machine, with losses and gradients on the CPU."""
+    import fqzoo.engine.hooks.non_finite as non_finite
+    weight = nn.Parameter(torch.zeros(3, device='meta'))
+    if with_grads:
+        weight.grad = torch.zeros(3, device='meta')
+    wrapper = SimpleNamespace(param_groups=[dict(params=[weight])],
+                              backward=None, step=None)
+    guard = _StepGuard(wrapper, {id(weight): 'w'}, check_grads=with_grads)
+    seen = []
+
+    def all_reduce(tensor, op):
+        seen.append((tensor.device, tensor.dtype, tensor.shape, op))
+        raise _FlagSeen
+
+    monkeypatch.setattr(non_finite.torch_dist, 'is_available', lambda: True)
+    monkeypatch.setattr(non_finite.torch_dist, 'is_initialized', lambda: True)
+    monkeypatch.setattr(non_finite.torch_dist, 'all_reduce', all_reduce)
+    with pytest.raises(_FlagSeen):
+        guard._bad([torch.tensor(1.0)])
+    assert seen == [(torch.device('meta'), torch.int32, torch.Size([]),
+                     dist.ReduceOp.MAX)]
